@@ -1,0 +1,116 @@
+//! `jobgate-sandbox`: run the fake API server from the command line, for the
+//! README demo, manual testing with kubectl, and benchmarks.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use jobgate_sandbox::{Fault, Options, Sandbox, Scenario};
+
+/// A fake Kubernetes API server with Flux's resources, for kubectl-jobgate.
+///
+/// Prints the server URL on stdout once it is ready, writes a kubeconfig,
+/// and runs until SIGTERM or Ctrl-C.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// A built-in scenario (canonical, failed, no-flux) or the path of a scenario file.
+    #[arg(long, default_value = "canonical", conflicts_with = "apps")]
+    scenario: String,
+    /// Generate the scale scenario instead: N apps, 3N Kustomizations, 2N Jobs.
+    #[arg(long, value_name = "N")]
+    apps: Option<usize>,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Serve plain HTTP instead of HTTPS.
+    #[arg(long)]
+    plain_http: bool,
+    /// Where to write the kubeconfig.
+    #[arg(long, value_name = "PATH", default_value = "sandbox.kubeconfig")]
+    kubeconfig_out: PathBuf,
+    /// The bearer token (random by default).
+    #[arg(long)]
+    token: Option<String>,
+    /// The user the token authenticates as (appears in 403 messages).
+    #[arg(long, default_value = "sandbox-admin")]
+    user: String,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// A fault to inject at start, as JSON (repeatable), e.g.
+    /// '{"type":"fail","path":"/apis/batch/*","count":2,"status":503,"retryAfter":1}'.
+    #[arg(long = "fault", value_name = "JSON")]
+    faults: Vec<String>,
+    /// Seconds between watch bookmarks.
+    #[arg(long, default_value_t = 60)]
+    bookmark_seconds: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut scenario = match cli.apps {
+        Some(n) => Scenario::scale(n),
+        None => Scenario::resolve(&cli.scenario)?,
+    };
+    for f in &cli.faults {
+        let fault: Fault =
+            serde_json::from_str(f).with_context(|| format!("--fault {f}: not a valid fault"))?;
+        scenario.faults.push(fault);
+    }
+    let name = scenario.name.clone();
+    let options = Options {
+        plain_http: cli.plain_http,
+        port: cli.port,
+        token: cli.token,
+        user: cli.user,
+        speed: cli.speed,
+        kubeconfig_out: Some(cli.kubeconfig_out),
+        bookmark_interval: Duration::from_secs(cli.bookmark_seconds.max(1)),
+        ..Options::default()
+    };
+    let sandbox = Sandbox::start_with(scenario, options).await?;
+    println!("{}", sandbox.url());
+    eprintln!(
+        "jobgate-sandbox: serving scenario {name} on {}\n  export KUBECONFIG={}\n  stop with Ctrl-C",
+        sandbox.url(),
+        std::fs::canonicalize(sandbox.kubeconfig())
+            .unwrap_or_else(|_| sandbox.kubeconfig().to_path_buf())
+            .display()
+    );
+    wait_for_signal().await;
+    eprintln!("jobgate-sandbox: shutting down");
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,353 @@
+//! Scenarios: what a sandbox starts with. A scenario is a YAML file
+//! (`scenarios/*.yaml`) listing objects with their status, pod logs and faults,
+//! or the generated scale scenario (`--apps N`).
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::faults::Fault;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodLog {
+    pub namespace: String,
+    pub pod: String,
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Spec {
+    #[serde(default = "default_namespace")]
+    default_namespace: String,
+    /// Install Flux's CRDs (false: a cluster without Flux).
+    #[serde(default = "yes")]
+    flux: bool,
+    #[serde(default)]
+    objects: Vec<Value>,
+    #[serde(default)]
+    pod_logs: Vec<PodLog>,
+    #[serde(default)]
+    faults: Vec<Fault>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct File {
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    kind: String,
+    metadata: Value,
+    spec: Spec,
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What a sandbox is loaded with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    /// The namespace the written kubeconfig's context selects.
+    pub default_namespace: String,
+    pub flux: bool,
+    pub objects: Vec<Value>,
+    pub pod_logs: Vec<PodLog>,
+    pub faults: Vec<Fault>,
+}
+
+const BUILTIN: &[(&str, &str)] = &[
+    ("canonical", include_str!("../scenarios/canonical.yaml")),
+    ("failed", include_str!("../scenarios/failed.yaml")),
+    ("no-flux", include_str!("../scenarios/no-flux.yaml")),
+];
+
+impl Scenario {
+    /// An empty cluster with Flux installed and a `default` namespace.
+    pub fn empty() -> Self {
+        Scenario {
+            name: "empty".into(),
+            description: "An empty cluster with Flux's CRDs installed".into(),
+            default_namespace: "default".into(),
+            flux: true,
+            objects: vec![
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+            ],
+            pod_logs: vec![],
+            faults: vec![],
+        }
+    }
+
+    pub fn builtin_names() -> Vec<&'static str> {
+        BUILTIN.iter().map(|(n, _)| *n).collect()
+    }
+
+    pub fn builtin(name: &str) -> Option<Self> {
+        let (_, yaml) = BUILTIN.iter().find(|(n, _)| *n == name)?;
+        Some(Self::from_yaml(yaml).expect("built-in scenarios are valid"))
+    }
+
+    /// A built-in scenario's name, or the path of a scenario file.
+    pub fn resolve(name_or_path: &str) -> anyhow::Result<Self> {
+        if let Some(s) = Self::builtin(name_or_path) {
+            return Ok(s);
+        }
+        let path = Path::new(name_or_path);
+        if path.exists() {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read scenario {}: {e}", path.display()))?;
+            return Self::from_yaml(&text)
+                .map_err(|e| anyhow::anyhow!("scenario {}: {e}", path.display()));
+        }
+        anyhow::bail!(
+            "no scenario named {name_or_path:?}: use one of {} or the path of a scenario file",
+            Self::builtin_names().join(", ")
+        )
+    }
+
+    pub fn from_yaml(text: &str) -> anyhow::Result<Self> {
+        let file: File = serde_saphyr::from_str(text)?;
+        if file.api_version != "sandbox.jobgate.dev/v1" || file.kind != "Scenario" {
+            anyhow::bail!("expected apiVersion sandbox.jobgate.dev/v1, kind Scenario");
+        }
+        let mut objects = vec![];
+        for obj in file.spec.objects {
+            // A `kind: List` expands to its items, as kubectl does.
+            if obj["kind"] == "List" {
+                objects.extend(obj["items"].as_array().cloned().unwrap_or_default());
+            } else {
+                objects.push(obj);
+            }
+        }
+        Ok(Scenario {
+            name: file.metadata["name"]
+                .as_str()
+                .unwrap_or("unnamed")
+                .to_string(),
+            description: file.metadata["annotations"]["description"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            default_namespace: file.spec.default_namespace,
+            flux: file.spec.flux,
+            objects,
+            pod_logs: file.spec.pod_logs,
+            faults: file.spec.faults,
+        })
+    }
+
+    /// `apps` applications, each a pre → deploy → post chain with a GitRepository
+    /// and two completed Jobs, spread over namespaces of 100 apps.
+    pub fn scale(apps: usize) -> Self {
+        let mut objects = Vec::with_capacity(apps * 6 + apps / 100 + 1);
+        let revision = "main@sha1:9f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6";
+        for i in 0..apps {
+            let ns = format!("team-{:03}", i / 100);
+            let app = format!("app-{i:05}");
+            objects.push(git_repository(&ns, &app, revision));
+            let stages = [
+                ("pre-deploy", Some("db-migration"), None),
+                ("deploy", None, Some("pre-deploy")),
+                ("post-deploy", Some("cache-refresh"), Some("deploy")),
+            ];
+            for (stage, job, depends) in stages {
+                let ks_name = format!("{app}-{stage}");
+                let entries = match job {
+                    Some(job) => {
+                        json!([{ "id": format!("{ns}_{app}-{job}_batch_Job"), "v": "v1" }])
+                    }
+                    None => json!([
+                        { "id": format!("{ns}_{app}__Service"), "v": "v1" },
+                        { "id": format!("{ns}_{app}_apps_Deployment"), "v": "v1" },
+                    ]),
+                };
+                let depends = depends.map(|d| format!("{app}-{d}"));
+                objects.push(kustomization(
+                    &ns,
+                    &ks_name,
+                    stage,
+                    &app,
+                    depends,
+                    job.is_some(),
+                    entries,
+                    revision,
+                ));
+                if let Some(job) = job {
+                    let uid = format!("{i:08x}-0000-4000-8000-{:012x}", job.len());
+                    objects.push(completed_job(&ns, &format!("{app}-{job}"), &uid, &ks_name));
+                }
+            }
+        }
+        Scenario {
+            name: format!("scale-{apps}"),
+            description: format!(
+                "{apps} applications: {} Kustomizations, {} Jobs",
+                apps * 3,
+                apps * 2
+            ),
+            default_namespace: "team-000".into(),
+            flux: true,
+            objects,
+            pod_logs: vec![],
+            faults: vec![],
+        }
+    }
+}
+
+fn ready_condition(revision: &str, t: &str) -> Value {
+    json!({
+        "lastTransitionTime": t,
+        "message": format!("Applied revision: {revision}"),
+        "observedGeneration": 1,
+        "reason": "ReconciliationSucceeded",
+        "status": "True",
+        "type": "Ready",
+    })
+}
+
+fn git_repository(ns: &str, name: &str, revision: &str) -> Value {
+    let sha = revision.rsplit(':').next().unwrap_or_default();
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": { "name": name, "namespace": ns, "generation": 1, "creationTimestamp": "2026-08-01T09:00:00Z", "finalizers": ["finalizers.fluxcd.io"] },
+        "spec": { "interval": "1m0s", "ref": { "branch": "main" }, "timeout": "60s", "url": format!("https://github.com/org/{name}") },
+        "status": {
+            "observedGeneration": 1,
+            "artifact": {
+                "digest": "sha256:4f1c0a6e7b2d9e8f3a5c6b7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b",
+                "lastUpdateTime": "2026-08-20T10:14:31Z",
+                "path": format!("gitrepository/{ns}/{name}/{sha}.tar.gz"),
+                "revision": revision,
+                "size": 18231,
+                "url": format!("http://source-controller.flux-system.svc.cluster.local./gitrepository/{ns}/{name}/{sha}.tar.gz"),
+            },
+            "conditions": [{
+                "lastTransitionTime": "2026-08-20T10:14:31Z",
+                "message": format!("stored artifact for revision '{revision}'"),
+                "observedGeneration": 1,
+                "reason": "Succeeded",
+                "status": "True",
+                "type": "Ready",
+            }],
+        },
+    })
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one generated object, one parameter per varying field"
+)]
+fn kustomization(
+    ns: &str,
+    name: &str,
+    stage: &str,
+    source: &str,
+    depends: Option<String>,
+    jobs: bool,
+    entries: Value,
+    revision: &str,
+) -> Value {
+    let t = "2026-08-20T10:15:02Z";
+    let mut spec = json!({
+        "interval": "1h0m0s",
+        "path": format!("./{stage}/"),
+        "prune": true,
+        "sourceRef": { "kind": "GitRepository", "name": source },
+        "timeout": "5m0s",
+        "wait": true,
+    });
+    if jobs {
+        spec["force"] = json!(true);
+    }
+    if let Some(d) = depends {
+        spec["dependsOn"] = json!([{ "name": d }]);
+    }
+    json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {
+            "name": name, "namespace": ns, "generation": 1, "creationTimestamp": "2026-08-01T09:00:00Z",
+            "finalizers": ["finalizers.fluxcd.io"],
+            "labels": { "kustomize.toolkit.fluxcd.io/name": "flux-system", "kustomize.toolkit.fluxcd.io/namespace": "flux-system" },
+        },
+        "spec": spec,
+        "status": {
+            "conditions": [
+                ready_condition(revision, t),
+                { "lastTransitionTime": t, "message": "Health check passed in 24.118406722s", "observedGeneration": 1, "reason": "Succeeded", "status": "True", "type": "Healthy" },
+            ],
+            "inventory": { "entries": entries },
+            "lastAppliedRevision": revision,
+            "lastAttemptedRevision": revision,
+            "observedGeneration": 1,
+        },
+    })
+}
+
+fn completed_job(ns: &str, name: &str, uid: &str, owner_ks: &str) -> Value {
+    json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name, "namespace": ns, "uid": uid, "generation": 1, "creationTimestamp": "2026-08-20T10:14:38Z",
+            "labels": { "kustomize.toolkit.fluxcd.io/name": owner_ks, "kustomize.toolkit.fluxcd.io/namespace": ns },
+        },
+        "spec": {
+            "backoffLimit": 6, "completionMode": "NonIndexed", "completions": 1, "manualSelector": false,
+            "parallelism": 1, "podReplacementPolicy": "TerminatingOrFailed", "suspend": false,
+            "selector": { "matchLabels": { "batch.kubernetes.io/controller-uid": uid } },
+            "template": {
+                "metadata": { "labels": { "batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name, "controller-uid": uid, "job-name": name } },
+                "spec": { "containers": [{ "name": "job", "image": "ghcr.io/org/my-app:v1.0.0", "command": ["sh", "-c", "echo done"] }], "restartPolicy": "Never" },
+            },
+        },
+        "status": {
+            "conditions": [
+                { "lastProbeTime": "2026-08-20T10:14:59Z", "lastTransitionTime": "2026-08-20T10:14:59Z", "message": "Reached expected number of succeeded pods", "reason": "CompletionsReached", "status": "True", "type": "SuccessCriteriaMet" },
+                { "lastProbeTime": "2026-08-20T10:14:59Z", "lastTransitionTime": "2026-08-20T10:14:59Z", "message": "Reached expected number of succeeded pods", "reason": "CompletionsReached", "status": "True", "type": "Complete" },
+            ],
+            "ready": 0, "startTime": "2026-08-20T10:14:38Z", "completionTime": "2026-08-20T10:14:59Z",
+            "succeeded": 1, "terminating": 0, "uncountedTerminatedPods": {},
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_parse() {
+        for name in Scenario::builtin_names() {
+            let s = Scenario::builtin(name).unwrap();
+            assert_eq!(s.name, name);
+        }
+        assert!(!Scenario::builtin("no-flux").unwrap().flux);
+    }
+
+    #[test]
+    fn scale_counts() {
+        let s = Scenario::scale(10);
+        let count = |kind: &str| s.objects.iter().filter(|o| o["kind"] == kind).count();
+        assert_eq!(
+            (count("Kustomization"), count("Job"), count("GitRepository")),
+            (30, 20, 10)
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = Scenario::from_yaml(
+            "apiVersion: sandbox.jobgate.dev/v1\nkind: Scenario\nmetadata: {name: x}\nspec: {objcts: []}\n",
+        );
+        assert!(err.is_err());
+    }
+}
