@@ -528,9 +528,7 @@ impl ApiServer {
     ) -> Result<Arc<Stored>, ApiError> {
         let def = self.def(res).clone();
         if kind == PatchType::Strategic && def.custom {
-            return Err(ApiError::unsupported_media_type(
-                "application/strategic-merge-patch+json",
-            ));
+            return Err(ApiError::unsupported_media_type());
         }
         let patch_value: Value = if kind == PatchType::Apply {
             let text = std::str::from_utf8(body)
@@ -613,6 +611,9 @@ impl ApiServer {
         match kind {
             PatchType::Json => patch::json_patch(&mut new, &patch_value)
                 .map_err(|e| ApiError::invalid(&def, name, &[(String::new(), e)]))?,
+            PatchType::Strategic => {
+                patch::merge_patch(&mut new, &patch::strip_directives(&patch_value))
+            }
             _ => patch::merge_patch(&mut new, &patch_value),
         }
         if def.group == "events.k8s.io" {
@@ -1083,19 +1084,24 @@ fn validate(def: &ResourceDef, old: Option<&Value>, new: &Value) -> Result<(), A
     }
 }
 
-/// A value rendered the way Go's `%#v` shows it in apiserver messages (abridged).
+/// A value rendered the way Go's `%#v` shows it in apiserver messages (abridged):
+/// struct fields capitalized, map keys quoted.
 fn go_value(go_type: &str, v: &Value) -> String {
+    fn is_field(k: &str) -> bool {
+        k.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && k.chars().all(|c| c.is_ascii_alphanumeric())
+    }
     fn inner(v: &Value) -> String {
         match v {
             Value::Object(m) => {
                 let fields: Vec<String> = m
                     .iter()
-                    .map(|(k, v)| {
-                        let mut key = k.clone();
-                        if let Some(first) = key.get_mut(0..1) {
-                            first.make_ascii_uppercase();
+                    .map(|(k, v)| match k.as_str() {
+                        "metadata" => format!("ObjectMeta:{}", inner(v)),
+                        k if is_field(k) => {
+                            format!("{}{}:{}", k[..1].to_ascii_uppercase(), &k[1..], inner(v))
                         }
-                        format!("{key}:{}", inner(v))
+                        k => format!("{k:?}:{}", inner(v)),
                     })
                     .collect();
                 format!("{{{}}}", fields.join(", "))

@@ -202,22 +202,52 @@ pub fn openapi_v3_index(reg: &Registry) -> Value {
     json!({ "paths": paths })
 }
 
-/// A group-version's OpenAPI document: the paths only, no schemas (clients fall back to merge patches).
+/// A group-version's OpenAPI document: its paths and operations, each tagged
+/// with its kind, without schemas. kubectl looks for the PATCH operation's
+/// `fieldValidation` parameter to decide it may leave validation to the server
+/// (which the sandbox accepts and does not enforce).
 pub fn openapi_v3_document(reg: &Registry, group: &str, version: &str) -> Option<Value> {
     let ids: Vec<_> = reg.in_group_version(group, version).collect();
     if ids.is_empty() {
         return None;
     }
+    let query = |names: &[&str]| -> Value {
+        Value::Array(
+            names.iter().map(|n| json!({ "name": n, "in": "query", "schema": { "type": "string", "uniqueItems": true } })).collect(),
+        )
+    };
     let mut paths = serde_json::Map::new();
     for id in ids {
         let d = reg.def(id);
+        let gvk = json!({ "group": d.group, "version": d.version, "kind": d.kind });
+        let op = |action: &str, params: &[&str]| {
+            json!({
+                "operationId": format!("{action}{}", d.kind),
+                "x-kubernetes-action": action,
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": query(params),
+                "responses": { "200": { "description": "OK" } },
+            })
+        };
         let base = if d.namespaced {
             format!("{}/namespaces/{{namespace}}/{}", d.prefix(), d.plural)
         } else {
             format!("{}/{}", d.prefix(), d.plural)
         };
-        paths.insert(base.clone(), json!({}));
-        paths.insert(format!("{base}/{{name}}"), json!({}));
+        let write = ["dryRun", "fieldManager", "fieldValidation"];
+        paths.insert(base.clone(), json!({
+            "get": op("list", &["labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "watch"]),
+            "post": op("post", &write),
+        }));
+        paths.insert(
+            format!("{base}/{{name}}"),
+            json!({
+                "get": op("get", &[]),
+                "put": op("put", &write),
+                "patch": op("patch", &["dryRun", "fieldManager", "fieldValidation", "force"]),
+                "delete": op("delete", &["dryRun", "gracePeriodSeconds", "propagationPolicy"]),
+            }),
+        );
     }
     Some(json!({
         "openapi": "3.0.0",

@@ -2,6 +2,7 @@
 //! README demo, manual testing with kubectl, and benchmarks.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,7 +12,11 @@ use jobgate_sandbox::{Fault, Options, Sandbox, Scenario};
 /// A fake Kubernetes API server with Flux's resources, for kubectl-jobgate.
 ///
 /// Prints the server URL on stdout once it is ready, writes a kubeconfig,
-/// and runs until SIGTERM or Ctrl-C.
+/// and runs until SIGTERM or Ctrl-C. With a command after `--`, runs that
+/// command against the sandbox instead (KUBECONFIG set), then stops and
+/// exits with the command's status:
+///
+///   jobgate-sandbox --scenario failed -- kubectl get kustomizations -A
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
@@ -27,9 +32,10 @@ struct Cli {
     /// Serve plain HTTP instead of HTTPS.
     #[arg(long)]
     plain_http: bool,
-    /// Where to write the kubeconfig.
-    #[arg(long, value_name = "PATH", default_value = "sandbox.kubeconfig")]
-    kubeconfig_out: PathBuf,
+    /// Where to write the kubeconfig [default: sandbox.kubeconfig; a temporary
+    /// file when running a command].
+    #[arg(long, value_name = "PATH")]
+    kubeconfig_out: Option<PathBuf>,
     /// The bearer token (random by default).
     #[arg(long)]
     token: Option<String>,
@@ -46,9 +52,12 @@ struct Cli {
     /// Seconds between watch bookmarks.
     #[arg(long, default_value_t = 60)]
     bookmark_seconds: u64,
+    /// A command to run against the sandbox, with KUBECONFIG pointing at it.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -57,7 +66,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(cli))
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut scenario = match cli.apps {
         Some(n) => Scenario::scale(n),
         None => Scenario::resolve(&cli.scenario)?,
@@ -74,11 +83,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         token: cli.token,
         user: cli.user,
         speed: cli.speed,
-        kubeconfig_out: Some(cli.kubeconfig_out),
+        kubeconfig_out: match (cli.kubeconfig_out, cli.command.is_empty()) {
+            (Some(path), _) => Some(path),
+            (None, true) => Some(PathBuf::from("sandbox.kubeconfig")),
+            (None, false) => None,
+        },
         bookmark_interval: Duration::from_secs(cli.bookmark_seconds.max(1)),
         ..Options::default()
     };
     let sandbox = Sandbox::start_with(scenario, options).await?;
+    if let Some((program, args)) = cli.command.split_first() {
+        let kubeconfig = std::fs::canonicalize(sandbox.kubeconfig())?;
+        let status = tokio::process::Command::new(program)
+            .args(args)
+            .env("KUBECONFIG", &kubeconfig)
+            .status()
+            .await
+            .with_context(|| format!("cannot run {program:?}"))?;
+        sandbox.shutdown().await;
+        let code = status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .unwrap_or(1);
+        return Ok(ExitCode::from(code));
+    }
     println!("{}", sandbox.url());
     eprintln!(
         "jobgate-sandbox: serving scenario {name} on {}\n  export KUBECONFIG={}\n  stop with Ctrl-C",
@@ -90,7 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     wait_for_signal().await;
     eprintln!("jobgate-sandbox: shutting down");
     sandbox.shutdown().await;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn wait_for_signal() {

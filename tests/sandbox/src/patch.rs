@@ -40,6 +40,21 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     json_patch::merge(target, patch);
 }
 
+/// A strategic merge patch applied as a merge patch: its `$`-directives
+/// (`$patch`, `$setElementOrder/...`, `$retainKeys`) are dropped, lists replace.
+pub fn strip_directives(patch: &Value) -> Value {
+    match patch {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), strip_directives(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(strip_directives).collect()),
+        other => other.clone(),
+    }
+}
+
 /// RFC 6902 JSON patch; the error text follows the apiserver's.
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), String> {
     let patch: json_patch::Patch =

@@ -247,13 +247,6 @@ async fn route(
     if control {
         return control_endpoint(s, req).await;
     }
-    let method = req.method().as_str().to_string();
-    if let Some(delay) = s.faults.latency(&method, &path) {
-        tokio::time::sleep(delay).await;
-    }
-    if let Some((code, retry_after)) = s.faults.failure(&method, &path) {
-        return Err(ApiError::injected(code, retry_after));
-    }
     let reg = &s.api.registry;
     let accept = header_str(&req, header::ACCEPT).to_string();
     let discovery_doc = |core: bool, legacy: Value| -> Response<Body> {
@@ -273,6 +266,13 @@ async fn route(
         }
     };
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let is_resource = matches!(
+        segments.as_slice(),
+        ["api", _, _, ..] | ["apis", _, _, _, ..]
+    );
+    if !is_resource {
+        inject(s, req.method().as_str(), &path).await?;
+    }
     match segments.as_slice() {
         ["api"] => Ok(discovery_doc(true, discovery::api_versions(&s.address))),
         ["apis"] => Ok(discovery_doc(false, discovery::api_group_list(reg))),
@@ -308,6 +308,18 @@ async fn route(
             resource(s, req, &g, &v, &rest, info).await
         }
         _ => Err(ApiError::no_route()),
+    }
+}
+
+/// Injected latency and failures, applied once the request is identified
+/// (before authorization, like the apiserver's priority and fairness).
+async fn inject(s: &Shared, method: &str, path: &str) -> Result<(), ApiError> {
+    if let Some(delay) = s.faults.latency(method, path) {
+        tokio::time::sleep(delay).await;
+    }
+    match s.faults.failure(method, path) {
+        Some((code, retry_after)) => Err(ApiError::injected(code, retry_after)),
+        None => Ok(()),
     }
 }
 
@@ -424,6 +436,7 @@ async fn resource(
         namespace: ns.clone().unwrap_or_default(),
         name: name.clone().unwrap_or_default(),
     };
+    inject(s, method.as_str(), req.uri().path()).await?;
     let rbac_resource = match &sub {
         Some(sub) => format!("{plural}/{sub}"),
         None => plural.clone(),
@@ -495,7 +508,7 @@ async fn resource(
         }
         "patch" => {
             let kind = PatchType::from_content_type(&content_type)
-                .ok_or_else(|| ApiError::unsupported_media_type(&content_type))?;
+                .ok_or_else(ApiError::unsupported_media_type)?;
             let body = read_body(req).await?;
             let force = truthy(&q, "force");
             if force && kind != PatchType::Apply {
