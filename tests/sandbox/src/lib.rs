@@ -102,7 +102,7 @@ impl Sandbox {
         Self::start_with(scenario, Options::default()).await
     }
 
-    pub async fn start_with(scenario: Scenario, options: Options) -> anyhow::Result<Sandbox> {
+    pub async fn start_with(mut scenario: Scenario, options: Options) -> anyhow::Result<Sandbox> {
         let registry = if scenario.flux {
             resources::Registry::with_flux()
         } else {
@@ -113,13 +113,13 @@ impl Sandbox {
             options.speed,
         );
         let api = ApiServer::new(registry, clock, options.history);
-        for obj in &scenario.objects {
+        for obj in std::mem::take(&mut scenario.objects) {
             let what = format!(
                 "{}/{}",
                 obj["kind"].as_str().unwrap_or("?"),
                 obj["metadata"]["name"].as_str().unwrap_or("?")
             );
-            api.load(obj.clone())
+            api.load(obj)
                 .map_err(|e| anyhow::anyhow!("scenario {}: {what}: {e}", scenario.name))?;
         }
         if api
