@@ -1,0 +1,19 @@
+//! kubectl-jobgate: see, re-run and wait for the Job-gated Flux Kustomization
+//! chains of a cluster.
+//!
+//! The architecture, one line per module; dependencies point down this list
+//! and never up:
+//! - `cli`: clap types only;
+//! - `settings`: the resolved, clap-free settings;
+//! - `app`: dispatches a command and maps outcomes to exit codes;
+//! - `actions`: one module per verb; returns reports, never prints;
+//! - `cluster`: the only module that talks to the API (names `kube::`);
+//! - `render`: pure functions from a report (plus styles, time, width) to text;
+//! - `report`: the versioned machine-readable types every view renders;
+//! - `model`: pure Flux semantics (no async, no clock, no I/O);
+//! - `error`: typed errors and the exit codes they map to.
+//!
+//! `model` and `render` never name `kube::` or `tokio::` (CI greps for it).
+
+pub mod model;
+pub mod report;

@@ -1,0 +1,415 @@
+//! From a [`Snapshot`] to a [`ChainReport`]: the dependsOn graph (with
+//! cross-namespace edges, missing nodes and cycles), its connected chains in
+//! topological order, each stage's role and state, its Jobs, and the root
+//! cause of every blocked stage. Pure: no I/O, no clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::flux::{Kustomization, Snapshot, Source, condition};
+use crate::report::{self, Chain, ChainReport, JobPhase, Role, RootCause, Stage, StageState};
+
+type Key = (String, String);
+
+fn key_str(k: &Key) -> String {
+    format!("{}/{}", k.0, k.1)
+}
+
+/// Which chains to show.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Show chains with a stage in one of these namespaces; `None`: all.
+    pub namespaces: Option<Vec<String>>,
+    /// Show only chains containing these Kustomizations.
+    pub names: Vec<(String, String)>,
+}
+
+/// A stage's state, mirroring kustomize-controller's own readiness predicates.
+pub fn stage_state(ks: &Kustomization, source_revision: Option<&str>) -> StageState {
+    if ks.spec.suspend {
+        return StageState::Suspended;
+    }
+    let st = &ks.status;
+    let generation = ks.metadata.generation;
+    if condition(&st.conditions, "Stalled").is_some_and(|c| c.status == "True") {
+        return StageState::Failed;
+    }
+    let Some(ready) = condition(&st.conditions, "Ready") else {
+        return if st.observed_generation.is_none() { StageState::NeverReconciled } else { StageState::Progressing };
+    };
+    let current = ready.observed_generation == Some(generation);
+    match ready.status.as_str() {
+        "True" if current && st.observed_generation == Some(generation) => {
+            match (st.last_applied_revision.as_deref(), source_revision) {
+                (Some(applied), Some(source)) if applied != source => StageState::Ready,
+                (_, None) => StageState::Ready,
+                _ => StageState::UpToDate,
+            }
+        }
+        "False" if ready.reason == "DependencyNotReady" => StageState::Blocked,
+        "False" if current
+            && condition(&st.conditions, "Reconciling").is_some_and(|c| c.reason == "ProgressingWithRetry") =>
+        {
+            StageState::Failed
+        }
+        _ => StageState::Progressing,
+    }
+}
+
+struct Node<'a> {
+    ks: Option<&'a Kustomization>,
+    deps: Vec<Key>,
+}
+
+/// Builds the report of the selected chains.
+pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
+    let mut nodes: BTreeMap<Key, Node<'_>> = BTreeMap::new();
+    for ks in &snap.kustomizations {
+        let key = (ks.metadata.namespace.clone(), ks.metadata.name.clone());
+        nodes.insert(key, Node { ks: Some(ks), deps: ks.dependencies() });
+    }
+    let missing: Vec<Key> =
+        nodes.values().flat_map(|n| n.deps.iter()).filter(|d| !nodes.contains_key(*d)).cloned().collect();
+    for m in missing {
+        nodes.entry(m).or_insert(Node { ks: None, deps: vec![] });
+    }
+    let dependents: BTreeMap<&Key, Vec<&Key>> = {
+        let mut d: BTreeMap<&Key, Vec<&Key>> = BTreeMap::new();
+        for (k, n) in &nodes {
+            for dep in &n.deps {
+                d.entry(dep).or_default().push(k);
+            }
+        }
+        d
+    };
+
+    let sources: BTreeMap<(&str, &str, &str), &Source> = snap
+        .sources
+        .iter()
+        .map(|s| ((s.kind.as_str(), s.metadata.namespace.as_str(), s.metadata.name.as_str()), s))
+        .collect();
+    let jobs: BTreeMap<(&str, &str), &super::flux::Job> =
+        snap.jobs.iter().map(|j| ((j.metadata.namespace.as_str(), j.metadata.name.as_str()), j)).collect();
+    let has_jobs = |k: &Key| nodes.get(k).and_then(|n| n.ks).is_some_and(|ks| !ks.inventory_jobs().is_empty());
+
+    // Each stage, without its root cause yet.
+    let mut stages: BTreeMap<Key, Stage> = BTreeMap::new();
+    for (k, n) in &nodes {
+        let role = if has_jobs(k) && dependents.get(k).is_some_and(|d| !d.is_empty()) {
+            Role::Pre
+        } else if has_jobs(k) && n.deps.iter().any(|d| nodes.get(d).is_some_and(|dn| dn.ks.is_some()) && !has_jobs(d)) {
+            Role::Post
+        } else {
+            Role::Deploy
+        };
+        let stage = match n.ks {
+            Some(ks) => build_stage(ks, role, &sources, &jobs, &snap.unreadable_job_namespaces),
+            None => missing_stage(k),
+        };
+        stages.insert(k.clone(), stage);
+    }
+    let blocked: Vec<Key> = stages.iter().filter(|(_, s)| s.state == StageState::Blocked).map(|(k, _)| k.clone()).collect();
+    for k in blocked {
+        let cause = root_cause(&k, &nodes, &stages);
+        if let Some(s) = stages.get_mut(&k) {
+            s.blocked_by = cause;
+        }
+    }
+
+    let mut chains = vec![];
+    for component in components(&nodes) {
+        let (order, cycle) = topological(&component, &nodes);
+        let chain_stages: Vec<Stage> = order.iter().filter_map(|k| stages.get(k).cloned()).collect();
+        let Some(first) = chain_stages.first() else { continue };
+        let selected = if selection.names.is_empty() {
+            selection.namespaces.as_ref().is_none_or(|nss| chain_stages.iter().any(|s| nss.contains(&s.namespace)))
+        } else {
+            component.iter().any(|k| selection.names.contains(k))
+        };
+        if !selected {
+            continue;
+        }
+        let state = chain_stages.iter().map(|s| s.state).min().unwrap_or(StageState::UpToDate);
+        chains.push(Chain { name: first.key(), state, stages: chain_stages, cycle: cycle.iter().map(key_str).collect() });
+    }
+    chains.sort_by(|a, b| a.name.cmp(&b.name));
+    ChainReport::new(chains, snap.gaps.clone())
+}
+
+fn build_stage(
+    ks: &Kustomization,
+    role: Role,
+    sources: &BTreeMap<(&str, &str, &str), &Source>,
+    jobs: &BTreeMap<(&str, &str), &super::flux::Job>,
+    unreadable: &[String],
+) -> Stage {
+    let (kind, sns, sname) = ks.source_key();
+    let source_revision = sources.get(&(kind.as_str(), sns.as_str(), sname.as_str())).and_then(|s| s.revision()).map(String::from);
+    let state = stage_state(ks, source_revision.as_deref());
+    let ready = condition(&ks.status.conditions, "Ready");
+    let st = &ks.status;
+    let up_to_date = match (&source_revision, &st.last_applied_revision) {
+        (Some(src), Some(applied)) => Some(src == applied && state == StageState::UpToDate),
+        (Some(_), None) => Some(false),
+        _ => None,
+    };
+    let stage_jobs = ks
+        .inventory_jobs()
+        .into_iter()
+        .map(|r| match jobs.get(&(r.namespace.as_str(), r.name.as_str())) {
+            Some(job) => {
+                let (phase, decided_by) = job.phase();
+                report::Job {
+                    namespace: r.namespace.clone(),
+                    name: r.name.clone(),
+                    uid: job.metadata.uid.clone(),
+                    phase,
+                    reason: decided_by.map(|c| c.reason.clone()).filter(|r| !r.is_empty()),
+                    message: decided_by.map(|c| c.message.clone()).filter(|m| !m.is_empty()),
+                    start_time: job.status.start_time.clone(),
+                    completion_time: job.status.completion_time.clone(),
+                    active: job.status.active,
+                    succeeded: job.status.succeeded,
+                    failed: job.status.failed,
+                    completions: job.spec.completions,
+                }
+            }
+            None => {
+                let unknown = unreadable.contains(&r.namespace);
+                report::Job {
+                    namespace: r.namespace.clone(),
+                    name: r.name.clone(),
+                    uid: String::new(),
+                    phase: if unknown { JobPhase::Unknown } else { JobPhase::Gone },
+                    reason: None,
+                    message: None,
+                    start_time: None,
+                    completion_time: None,
+                    active: 0,
+                    succeeded: 0,
+                    failed: 0,
+                    completions: None,
+                }
+            }
+        })
+        .collect();
+    let non_empty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    Stage {
+        namespace: ks.metadata.namespace.clone(),
+        name: ks.metadata.name.clone(),
+        role,
+        state,
+        ready: ready.map(|c| c.status.clone()),
+        reason: ready.and_then(|c| non_empty(&c.reason)),
+        message: ready.and_then(|c| non_empty(&c.message)),
+        last_transition_time: ready.and_then(|c| c.last_transition_time.clone()),
+        revision: st.last_applied_revision.clone(),
+        source_revision,
+        up_to_date,
+        suspended: ks.spec.suspend,
+        depends_on: ks
+            .spec
+            .depends_on
+            .iter()
+            .zip(ks.dependencies())
+            .map(|(d, (ns, name))| report::Dependency { namespace: ns, name, ready_expr: d.ready_expr.clone() })
+            .collect(),
+        last_handled_reconcile_at: st.last_handled_reconcile_at.clone(),
+        source: (!kind.is_empty()).then(|| report::SourceRef { kind, namespace: sns, name: sname }),
+        interval: non_empty(&ks.spec.interval),
+        timeout: ks.spec.timeout.clone(),
+        force: ks.spec.force,
+        wait: ks.spec.wait,
+        blocked_by: None,
+        jobs: stage_jobs,
+    }
+}
+
+fn missing_stage(k: &Key) -> Stage {
+    Stage {
+        namespace: k.0.clone(),
+        name: k.1.clone(),
+        role: Role::Deploy,
+        state: StageState::Missing,
+        ready: None,
+        reason: Some("NotFound".into()),
+        message: Some(format!("Kustomization {} is named in dependsOn but does not exist", key_str(k))),
+        last_transition_time: None,
+        revision: None,
+        source_revision: None,
+        up_to_date: None,
+        suspended: false,
+        depends_on: vec![],
+        last_handled_reconcile_at: None,
+        source: None,
+        interval: None,
+        timeout: None,
+        force: false,
+        wait: false,
+        blocked_by: None,
+        jobs: vec![],
+    }
+}
+
+/// Walks upstream from a blocked stage to the stage that actually holds the chain.
+fn root_cause(start: &Key, nodes: &BTreeMap<Key, Node<'_>>, stages: &BTreeMap<Key, Stage>) -> Option<RootCause> {
+    let mut visited = BTreeSet::from([start.clone()]);
+    let mut current = start.clone();
+    loop {
+        let deps = &nodes.get(&current)?.deps;
+        // The dependency the controller named first, then any other that is not ready.
+        let named = stages.get(&current).and_then(|s| s.message.as_deref()).and_then(named_dependency);
+        let mut candidates: Vec<&Key> = deps.iter().filter(|d| Some(key_str(d)) == named).collect();
+        candidates.extend(deps.iter().filter(|d| Some(key_str(d)) != named));
+        let next = candidates.into_iter().find(|d| stages.get(*d).is_some_and(|s| !s.state.is_ready()))?;
+        let stage = stages.get(next)?;
+        if stage.state == StageState::Blocked {
+            if visited.insert(next.clone()) {
+                current = next.clone();
+                continue;
+            }
+            // Back at a stage already walked through: the chain waits on itself.
+            return Some(RootCause {
+                stage: stage.key(),
+                state: stage.state,
+                job: None,
+                reason: Some("DependencyCycle".into()),
+                message: Some(format!("{} is part of a dependsOn cycle", stage.key())),
+            });
+        }
+        let job = stage
+            .jobs
+            .iter()
+            .find(|j| j.phase == JobPhase::Failed)
+            .or_else(|| stage.jobs.iter().find(|j| matches!(j.phase, JobPhase::Running | JobPhase::Pending | JobPhase::Gone)));
+        return Some(RootCause {
+            stage: stage.key(),
+            state: stage.state,
+            job: job.map(|j| format!("{}/{}", j.namespace, j.name)),
+            reason: job.and_then(|j| j.reason.clone()).or_else(|| stage.reason.clone()),
+            message: job.and_then(|j| j.message.clone()).or_else(|| stage.message.clone()),
+        });
+    }
+}
+
+/// `dependency 'apps/app-pre-deploy' is not ready` → `apps/app-pre-deploy`.
+fn named_dependency(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("dependency '")?;
+    Some(rest.split_once('\'')?.0.to_string())
+}
+
+/// Connected components of the graph, ignoring edge direction.
+fn components(nodes: &BTreeMap<Key, Node<'_>>) -> Vec<Vec<Key>> {
+    let keys: Vec<&Key> = nodes.keys().collect();
+    let index: BTreeMap<&Key, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let mut parent: Vec<usize> = (0..keys.len()).collect();
+    fn find(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    for (k, n) in nodes {
+        for d in &n.deps {
+            let (a, b) = (find(&mut parent, index[k]), find(&mut parent, index[d]));
+            parent[a] = b;
+        }
+    }
+    let mut groups: BTreeMap<usize, Vec<Key>> = BTreeMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        let root = find(&mut parent, i);
+        groups.entry(root).or_default().push((*k).clone());
+    }
+    groups.into_values().collect()
+}
+
+/// Dependencies before dependents (ties by namespace/name). Stages in a
+/// cycle are placed where the cycle blocks the order, and returned as the cycle;
+/// stages downstream of a cycle follow it.
+fn topological(component: &[Key], nodes: &BTreeMap<Key, Node<'_>>) -> (Vec<Key>, Vec<Key>) {
+    let members: BTreeSet<&Key> = component.iter().collect();
+    let mut pending: BTreeMap<&Key, usize> =
+        component.iter().map(|k| (k, nodes[k].deps.iter().filter(|d| members.contains(d)).count())).collect();
+    let mut order = vec![];
+    let mut cycle = vec![];
+    let mut ready: BTreeSet<&Key> = pending.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
+    loop {
+        while let Some(k) = ready.pop_first() {
+            pending.remove(k);
+            order.push(k.clone());
+            release(k, &mut pending, &mut ready, nodes);
+        }
+        if pending.is_empty() {
+            break;
+        }
+        // Only cycles are left at the front: take their members out, then go on.
+        let in_cycle: Vec<&Key> = pending.keys().copied().filter(|k| reaches_itself(k, &pending, nodes)).collect();
+        if in_cycle.is_empty() {
+            break;
+        }
+        for k in &in_cycle {
+            pending.remove(*k);
+            order.push((*k).clone());
+            cycle.push((*k).clone());
+        }
+        for k in in_cycle {
+            release(k, &mut pending, &mut ready, nodes);
+        }
+    }
+    (order, cycle)
+}
+
+/// `done` is placed: its dependents have one dependency less to wait for.
+fn release<'k>(done: &Key, pending: &mut BTreeMap<&'k Key, usize>, ready: &mut BTreeSet<&'k Key>, nodes: &BTreeMap<Key, Node<'_>>) {
+    for (other, count) in pending.iter_mut() {
+        let edges = nodes[*other].deps.iter().filter(|d| *d == done).count();
+        if edges > 0 {
+            *count = count.saturating_sub(edges);
+            if *count == 0 {
+                ready.insert(other);
+            }
+        }
+    }
+}
+
+/// Whether `start` depends on itself through stages still pending.
+fn reaches_itself(start: &Key, pending: &BTreeMap<&Key, usize>, nodes: &BTreeMap<Key, Node<'_>>) -> bool {
+    let mut stack: Vec<&Key> = nodes[start].deps.iter().collect();
+    let mut seen = BTreeSet::new();
+    while let Some(k) = stack.pop() {
+        if k == start {
+            return true;
+        }
+        if pending.contains_key(k) && seen.insert(k) {
+            stack.extend(nodes[k].deps.iter());
+        }
+    }
+    false
+}
+
+/// Up to three existing names closest to `wanted` (for "did you mean").
+pub fn suggest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut scored: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .map(|c| (edit_distance(wanted, c), c))
+        .filter(|(d, c)| *d <= (wanted.len().max(c.len()) / 3).max(2) || c.contains(wanted))
+        .collect();
+    scored.sort();
+    scored.dedup();
+    scored.into_iter().take(3).map(|(_, c)| c.to_string()).collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(row[j + 1]) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}

@@ -1,0 +1,412 @@
+//! The fields of Flux and batch objects that jobgate reads, decoded leniently:
+//! unknown fields are skipped, missing ones default, `null` is empty, and
+//! reasons and kinds stay strings so future values decode too.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::report::JobPhase;
+
+/// `null` or absent becomes the default.
+fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub namespace: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub uid: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub generation: i64,
+    #[serde(default)]
+    pub creation_timestamp: Option<String>,
+    #[serde(default)]
+    pub deletion_timestamp: Option<String>,
+    /// Only the annotations jobgate reads; others (last-applied-configuration...) are skipped.
+    #[serde(default, deserialize_with = "nullable")]
+    pub annotations: Annotations,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Annotations {
+    #[serde(rename = "reconcile.fluxcd.io/requestedAt", default)]
+    pub requested_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub reason: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub message: String,
+    #[serde(default)]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub last_transition_time: Option<String>,
+}
+
+pub fn condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+fn is_true(conditions: &[Condition], type_: &str) -> bool {
+    condition(conditions, type_).is_some_and(|c| c.status == "True")
+}
+
+// ---- Kustomization ------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Kustomization {
+    #[serde(default)]
+    pub metadata: Meta,
+    #[serde(default, deserialize_with = "nullable")]
+    pub spec: KustomizationSpec,
+    #[serde(default, deserialize_with = "nullable")]
+    pub status: KustomizationStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KustomizationSpec {
+    #[serde(default, deserialize_with = "nullable")]
+    pub depends_on: Vec<Dependency>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub source_ref: SourceRef,
+    #[serde(default, deserialize_with = "nullable")]
+    pub suspend: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub force: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub wait: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub prune: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub interval: String,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub path: String,
+    #[serde(default)]
+    pub target_namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dependency {
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// A CEL expression replacing the built-in readiness check: shown, not evaluated.
+    #[serde(default)]
+    pub ready_expr: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRef {
+    #[serde(default, deserialize_with = "nullable")]
+    pub kind: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KustomizationStatus {
+    /// −1 until the first success; absent before the controller saw the object.
+    #[serde(default)]
+    pub observed_generation: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub conditions: Vec<Condition>,
+    #[serde(default)]
+    pub last_applied_revision: Option<String>,
+    #[serde(default)]
+    pub last_attempted_revision: Option<String>,
+    #[serde(default)]
+    pub last_handled_reconcile_at: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub inventory: Inventory,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Inventory {
+    #[serde(default, deserialize_with = "nullable")]
+    pub entries: Vec<InventoryEntry>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct InventoryEntry {
+    #[serde(default, deserialize_with = "nullable")]
+    pub id: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub v: String,
+}
+
+// ---- Sources ------------------------------------------------------------------
+
+/// A GitRepository, OCIRepository, Bucket, or any other kind a sourceRef may name.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Source {
+    #[serde(default, deserialize_with = "nullable")]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: Meta,
+    #[serde(default, deserialize_with = "nullable")]
+    pub spec: SourceSpec,
+    #[serde(default, deserialize_with = "nullable")]
+    pub status: SourceStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct SourceSpec {
+    #[serde(default, deserialize_with = "nullable")]
+    pub url: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub suspend: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceStatus {
+    #[serde(default)]
+    pub observed_generation: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub conditions: Vec<Condition>,
+    #[serde(default)]
+    pub artifact: Option<Artifact>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Artifact {
+    #[serde(default, deserialize_with = "nullable")]
+    pub revision: String,
+}
+
+impl Source {
+    pub fn revision(&self) -> Option<&str> {
+        self.status.artifact.as_ref().map(|a| a.revision.as_str()).filter(|r| !r.is_empty())
+    }
+}
+
+// ---- Jobs ---------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Job {
+    #[serde(default)]
+    pub metadata: Meta,
+    #[serde(default, deserialize_with = "nullable")]
+    pub spec: JobSpec,
+    #[serde(default, deserialize_with = "nullable")]
+    pub status: JobStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSpec {
+    #[serde(default)]
+    pub completions: Option<i64>,
+    #[serde(default)]
+    pub suspend: Option<bool>,
+    #[serde(default)]
+    pub backoff_limit: Option<i64>,
+    #[serde(default)]
+    pub active_deadline_seconds: Option<i64>,
+    #[serde(default)]
+    pub ttl_seconds_after_finished: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStatus {
+    #[serde(default, deserialize_with = "nullable")]
+    pub conditions: Vec<Condition>,
+    #[serde(default)]
+    pub start_time: Option<String>,
+    #[serde(default)]
+    pub completion_time: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub active: i64,
+    #[serde(default, deserialize_with = "nullable")]
+    pub succeeded: i64,
+    #[serde(default, deserialize_with = "nullable")]
+    pub failed: i64,
+}
+
+impl Job {
+    /// The phase, as Flux's own Job status reader sees it (fluxcd/pkg
+    /// `runtime/statusreaders/job.go`, not kstatus), and the condition that decided it. K8s ≥ 1.31 writes
+    /// `FailureTarget`/`SuccessCriteriaMet` before `Failed`/`Complete`: the
+    /// outcome is decided then, so they count as the final condition does.
+    pub fn phase(&self) -> (JobPhase, Option<&Condition>) {
+        let c = &self.status.conditions;
+        if self.spec.suspend == Some(true) {
+            return (JobPhase::Suspended, None);
+        }
+        for (type_, phase) in [
+            ("Failed", JobPhase::Failed),
+            ("Complete", JobPhase::Succeeded),
+            ("FailureTarget", JobPhase::Failed),
+            ("SuccessCriteriaMet", JobPhase::Succeeded),
+        ] {
+            if is_true(c, type_) {
+                return (phase, condition(c, type_));
+            }
+        }
+        if self.status.start_time.is_none() {
+            return (JobPhase::Pending, None);
+        }
+        (JobPhase::Running, None)
+    }
+}
+
+/// A namespaced or cluster-scoped object named by an inventory entry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    pub namespace: String,
+    pub name: String,
+    pub group: String,
+    pub kind: String,
+}
+
+/// Parses `<namespace>_<name>_<group>_<Kind>` from both ends: the namespace is
+/// up to the first `_`, the Kind after the last, the group before that, the
+/// name in between. RBAC kinds write `:` in names as `__`.
+pub fn parse_inventory_id(id: &str) -> Option<ObjectRef> {
+    let (namespace, rest) = id.split_once('_')?;
+    let (rest, kind) = rest.rsplit_once('_')?;
+    let (name, group) = rest.rsplit_once('_')?;
+    if name.is_empty() || kind.is_empty() {
+        return None;
+    }
+    let name = if group == "rbac.authorization.k8s.io" { name.replace("__", ":") } else { name.to_string() };
+    Some(ObjectRef { namespace: namespace.to_string(), name, group: group.to_string(), kind: kind.to_string() })
+}
+
+impl Kustomization {
+    /// The Jobs this Kustomization applied, from its inventory, sorted.
+    pub fn inventory_jobs(&self) -> Vec<ObjectRef> {
+        let mut jobs: Vec<ObjectRef> = self
+            .status
+            .inventory
+            .entries
+            .iter()
+            .filter_map(|e| parse_inventory_id(&e.id))
+            .filter(|r| r.group == "batch" && r.kind == "Job")
+            .collect();
+        jobs.sort();
+        jobs.dedup();
+        jobs
+    }
+
+    /// `namespace/name` of each dependency (the namespace defaults to this object's).
+    pub fn dependencies(&self) -> Vec<(String, String)> {
+        self.spec
+            .depends_on
+            .iter()
+            .map(|d| (d.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| self.metadata.namespace.clone()), d.name.clone()))
+            .collect()
+    }
+
+    pub fn source_key(&self) -> (String, String, String) {
+        let r = &self.spec.source_ref;
+        (
+            r.kind.clone(),
+            r.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| self.metadata.namespace.clone()),
+            r.name.clone(),
+        )
+    }
+}
+
+/// Everything read from the cluster for one view.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub kustomizations: Vec<Kustomization>,
+    pub sources: Vec<Source>,
+    pub jobs: Vec<Job>,
+    /// What could not be read (forbidden namespaces, undecodable objects), in words.
+    pub gaps: Vec<String>,
+    /// Namespaces whose Jobs could not be listed: their Jobs are unknown, not gone.
+    pub unreadable_job_namespaces: Vec<String>,
+}
+
+/// Sources by (kind, namespace, name).
+pub type SourceIndex<'a> = BTreeMap<(&'a str, &'a str, &'a str), &'a Source>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inventory_ids_parse_from_both_ends() {
+        let cases = [
+            ("apps_db-migration_batch_Job", ("apps", "db-migration", "batch", "Job")),
+            ("apps_my-app__Service", ("apps", "my-app", "", "Service")),
+            ("_apps__Namespace", ("", "apps", "", "Namespace")),
+            ("apps_my-app_networking.k8s.io_Ingress", ("apps", "my-app", "networking.k8s.io", "Ingress")),
+            ("_system__controller__my-app_rbac.authorization.k8s.io_ClusterRole", ("", "system:controller:my-app", "rbac.authorization.k8s.io", "ClusterRole")),
+            ("apps_app-deploy_kustomize.toolkit.fluxcd.io_Kustomization", ("apps", "app-deploy", "kustomize.toolkit.fluxcd.io", "Kustomization")),
+        ];
+        for (id, (ns, name, group, kind)) in cases {
+            let r = parse_inventory_id(id).unwrap_or_else(|| panic!("{id}"));
+            assert_eq!((r.namespace.as_str(), r.name.as_str(), r.group.as_str(), r.kind.as_str()), (ns, name, group, kind), "{id}");
+        }
+        for bad in ["", "nounderscore", "a_b", "__", "ns__batch_Job", "ns_name_batch_"] {
+            assert_eq!(parse_inventory_id(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_parent_inventory_fixture_parses() {
+        let ks: Kustomization = serde_saphyr::from_str(include_str!("../../tests/fixtures/parent-flux-system-inventory.yaml")).unwrap();
+        let parsed: Vec<ObjectRef> = ks.status.inventory.entries.iter().map(|e| parse_inventory_id(&e.id).unwrap()).collect();
+        assert_eq!(parsed.len(), 7);
+        assert!(parsed.iter().any(|r| r.name == "system:controller:my-app"));
+    }
+
+    fn job(yaml: &str) -> Job {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn job_phases_follow_fluxs_reader() {
+        assert_eq!(job("spec: {suspend: true}\nstatus: {}").phase().0, JobPhase::Suspended);
+        assert_eq!(job("status: {}").phase().0, JobPhase::Pending);
+        assert_eq!(job("status: {startTime: '2026-01-01T00:00:00Z', active: 1}").phase().0, JobPhase::Running);
+        let done = job("status: {startTime: x, conditions: [{type: Complete, status: 'True', reason: CompletionsReached}]}");
+        assert_eq!(done.phase().0, JobPhase::Succeeded);
+        let failed = job("status: {startTime: x, conditions: [{type: Failed, status: 'True', reason: BackoffLimitExceeded}]}");
+        assert_eq!((failed.phase().0, failed.phase().1.unwrap().reason.as_str()), (JobPhase::Failed, "BackoffLimitExceeded"));
+        // K8s 1.31: FailureTarget before Failed.
+        let target = job("status: {startTime: x, conditions: [{type: FailureTarget, status: 'True', reason: DeadlineExceeded}]}");
+        assert_eq!((target.phase().0, target.phase().1.unwrap().reason.as_str()), (JobPhase::Failed, "DeadlineExceeded"));
+        let criteria = job("status: {startTime: x, conditions: [{type: SuccessCriteriaMet, status: 'True'}]}");
+        assert_eq!(criteria.phase().0, JobPhase::Succeeded);
+        assert_eq!(job("status: {startTime: x, conditions: [{type: Failed, status: 'False'}]}").phase().0, JobPhase::Running);
+    }
+
+    #[test]
+    fn lenient_decoding() {
+        let ks: Kustomization = serde_saphyr::from_str(
+            "metadata: {name: x, annotations: {other: y}}\nspec: {dependsOn: null, sourceRef: {kind: ExternalArtifact, name: a}, extra: 1}\nstatus: null",
+        )
+        .unwrap();
+        assert_eq!(ks.spec.source_ref.kind, "ExternalArtifact");
+        assert!(ks.spec.depends_on.is_empty() && ks.status.conditions.is_empty());
+        let empty: Kustomization = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty.metadata.generation, 0);
+    }
+}

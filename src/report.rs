@@ -1,0 +1,215 @@
+//! The machine-readable report (`apiVersion: jobgate.dev/v1`, `kind:
+//! ChainReport`): what `-o json|yaml` serialize and what every other view
+//! renders. It is a stable, versioned contract (documented in the README):
+//! fields are added, never renamed or removed, within `v1`.
+
+use serde::Serialize;
+
+pub const API_VERSION: &str = "jobgate.dev/v1";
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainReport {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub chains: Vec<Chain>,
+    /// What could not be read; the report is partial when this is not empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl ChainReport {
+    pub fn new(chains: Vec<Chain>, warnings: Vec<String>) -> Self {
+        ChainReport { api_version: API_VERSION, kind: "ChainReport", chains, warnings }
+    }
+
+    /// True when any shown chain has a failed or blocked stage.
+    pub fn unhealthy(&self) -> bool {
+        self.chains.iter().any(|c| matches!(c.state, StageState::Failed | StageState::Blocked))
+    }
+}
+
+/// A connected part of the dependsOn graph, stages in dependency order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Chain {
+    /// `namespace/name` of the first stage.
+    pub name: String,
+    /// The worst state of its stages.
+    pub state: StageState,
+    pub stages: Vec<Stage>,
+    /// Stages that depend on each other in a loop, as `namespace/name`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cycle: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Role {
+    Pre,
+    Deploy,
+    Post,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Pre => "pre",
+            Role::Deploy => "deploy",
+            Role::Post => "post",
+        }
+    }
+}
+
+/// A stage's state, from the most to the least severe (§2 of the brief).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StageState {
+    /// Stalled, or failing with retries on the current generation.
+    Failed,
+    /// Waiting on a dependency that is not ready.
+    Blocked,
+    /// Named as a dependency, but no such Kustomization exists.
+    Missing,
+    Suspended,
+    /// Reconciling, or Ready not yet observed for this generation.
+    Progressing,
+    /// The controller has not reported on it yet.
+    NeverReconciled,
+    /// Ready, but not on the source's current revision.
+    Ready,
+    /// Ready and applied the source's current revision.
+    UpToDate,
+}
+
+impl StageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageState::Failed => "Failed",
+            StageState::Blocked => "Blocked",
+            StageState::Missing => "Missing",
+            StageState::Suspended => "Suspended",
+            StageState::Progressing => "Progressing",
+            StageState::NeverReconciled => "NeverReconciled",
+            StageState::Ready => "Ready",
+            StageState::UpToDate => "UpToDate",
+        }
+    }
+
+    /// Ready for dependents: Flux's dependency check passes.
+    pub fn is_ready(self) -> bool {
+        matches!(self, StageState::Ready | StageState::UpToDate)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stage {
+    pub namespace: String,
+    pub name: String,
+    pub role: Role,
+    pub state: StageState,
+    /// The Ready condition: status, reason and message as the controller wrote them.
+    pub ready: Option<String>,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub last_transition_time: Option<String>,
+    pub revision: Option<String>,
+    pub source_revision: Option<String>,
+    /// `None` when the source's revision is unknown.
+    pub up_to_date: Option<bool>,
+    pub suspended: bool,
+    pub depends_on: Vec<Dependency>,
+    pub last_handled_reconcile_at: Option<String>,
+    pub source: Option<SourceRef>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub force: bool,
+    pub wait: bool,
+    /// For a blocked stage: the upstream stage (and Job) that holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<RootCause>,
+    pub jobs: Vec<Job>,
+}
+
+impl Stage {
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dependency {
+    pub namespace: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_expr: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RootCause {
+    /// `namespace/name` of the stage at the root of the blockage.
+    pub stage: String,
+    pub state: StageState,
+    /// `namespace/name` of the failed (or running) Job in that stage, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    pub namespace: String,
+    pub name: String,
+    /// Empty when the Job is gone or unknown.
+    pub uid: String,
+    pub phase: JobPhase,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub start_time: Option<String>,
+    pub completion_time: Option<String>,
+    pub active: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub completions: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JobPhase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Suspended,
+    /// In the inventory, not in the cluster.
+    Gone,
+    /// Its namespace's Jobs could not be read.
+    Unknown,
+}
+
+impl JobPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobPhase::Pending => "Pending",
+            JobPhase::Running => "Running",
+            JobPhase::Succeeded => "Succeeded",
+            JobPhase::Failed => "Failed",
+            JobPhase::Suspended => "Suspended",
+            JobPhase::Gone => "Gone",
+            JobPhase::Unknown => "Unknown",
+        }
+    }
+}
