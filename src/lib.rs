@@ -16,4 +16,5 @@
 //! `model` and `render` never name `kube::` or `tokio::` (CI greps for it).
 
 pub mod model;
+pub mod render;
 pub mod report;

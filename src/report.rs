@@ -180,6 +180,9 @@ pub struct Job {
     pub message: Option<String>,
     pub start_time: Option<String>,
     pub completion_time: Option<String>,
+    /// When the outcome was decided: `completionTime`, or the time the Job
+    /// was marked failed (failed Jobs have no `completionTime`).
+    pub finished_at: Option<String>,
     pub active: i64,
     pub succeeded: i64,
     pub failed: i64,

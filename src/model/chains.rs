@@ -148,7 +148,7 @@ fn build_stage(
     let ready = condition(&ks.status.conditions, "Ready");
     let st = &ks.status;
     let up_to_date = match (&source_revision, &st.last_applied_revision) {
-        (Some(src), Some(applied)) => Some(src == applied && state == StageState::UpToDate),
+        (Some(src), Some(applied)) => Some(src == applied),
         (Some(_), None) => Some(false),
         _ => None,
     };
@@ -167,6 +167,11 @@ fn build_stage(
                     message: decided_by.map(|c| c.message.clone()).filter(|m| !m.is_empty()),
                     start_time: job.status.start_time.clone(),
                     completion_time: job.status.completion_time.clone(),
+                    finished_at: job
+                        .status
+                        .completion_time
+                        .clone()
+                        .or_else(|| decided_by.and_then(|c| c.last_transition_time.clone()).filter(|_| phase == JobPhase::Failed)),
                     active: job.status.active,
                     succeeded: job.status.succeeded,
                     failed: job.status.failed,
@@ -184,6 +189,7 @@ fn build_stage(
                     message: None,
                     start_time: None,
                     completion_time: None,
+                    finished_at: None,
                     active: 0,
                     succeeded: 0,
                     failed: 0,

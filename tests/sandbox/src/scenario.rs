@@ -67,6 +67,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("canonical", include_str!("../scenarios/canonical.yaml")),
     ("failed", include_str!("../scenarios/failed.yaml")),
     ("no-flux", include_str!("../scenarios/no-flux.yaml")),
+    ("multi-app", include_str!("../scenarios/multi-app.yaml")),
 ];
 
 impl Scenario {

@@ -1,0 +1,161 @@
+//! Views of a [`ChainReport`]: pure functions of the report, the styles, the
+//! time and the terminal width, returning text. Nothing here reads a clock,
+//! a terminal or the environment; `main` decides those and passes them in.
+
+mod mermaid;
+mod table;
+mod tree;
+
+use jiff::Timestamp;
+
+use crate::report::{ChainReport, JobPhase, StageState};
+
+/// The output formats of `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Wide,
+    Tree,
+    Json,
+    Yaml,
+    Mermaid,
+    Name,
+}
+
+/// Colour, or none (the default: colour is opt-in by the caller).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Styles {
+    pub color: bool,
+}
+
+/// What a renderer needs besides the report.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub styles: Styles,
+    pub now: Timestamp,
+    /// The terminal's width; `None` when not writing to a terminal.
+    pub width: Option<usize>,
+    pub no_headers: bool,
+    /// Show a NAMESPACE column (`-A`).
+    pub all_namespaces: bool,
+}
+
+/// Renders the report in a format; errors only for serialization.
+pub fn render(report: &ChainReport, format: Format, view: &View) -> Result<String, String> {
+    match format {
+        Format::Table => Ok(table::render(report, view, false)),
+        Format::Wide => Ok(table::render(report, view, true)),
+        Format::Tree => Ok(tree::render(report, view)),
+        Format::Mermaid => Ok(mermaid::render(report)),
+        Format::Name => Ok(names(report)),
+        Format::Json => serde_json::to_string_pretty(report).map(|s| s + "\n").map_err(|e| e.to_string()),
+        Format::Yaml => serde_saphyr::to_string(report).map_err(|e| e.to_string()),
+    }
+}
+
+/// One compact JSON document (for JSON Lines in watch mode).
+pub fn json_line(report: &ChainReport) -> Result<String, String> {
+    serde_json::to_string(report).map(|s| s + "\n").map_err(|e| e.to_string())
+}
+
+fn names(report: &ChainReport) -> String {
+    let mut out = String::new();
+    for stage in report.chains.iter().flat_map(|c| &c.stages).filter(|s| s.state != StageState::Missing) {
+        out.push_str(&format!("kustomization.kustomize.toolkit.fluxcd.io/{}\n", sanitize(&stage.name)));
+    }
+    out
+}
+
+/// Escapes what a terminal would interpret: control characters and the
+/// bidirectional overrides that can disguise text (as fd does).
+pub fn sanitize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `main@sha1:9f1e2d3c4b5a...` → `main@sha1:9f1e2d3c`, as flux shortens revisions.
+pub fn short_revision(rev: &str) -> String {
+    for marker in ["sha1:", "sha256:", "blake3:"] {
+        if let Some(pos) = rev.find(marker) {
+            let start = pos + marker.len();
+            let end = (start + 8).min(rev.len());
+            return rev[..end].to_string();
+        }
+    }
+    // Flux v1beta2 revisions: `main/9f1e2d3c4b5a...`.
+    if let Some((branch, hash)) = rev.rsplit_once('/') {
+        if hash.len() == 40 && hash.chars().all(|c| c.is_ascii_hexdigit()) {
+            return format!("{branch}/{}", &hash[..8]);
+        }
+    }
+    rev.to_string()
+}
+
+/// kubectl's human duration (`45s`, `5m10s`, `3h`, `2d4h`, `97d`).
+pub fn human_duration(d: jiff::SignedDuration) -> String {
+    let secs = d.as_secs();
+    if secs < 0 {
+        return "0s".into();
+    }
+    let (mins, hours, days) = (secs / 60, secs / 3600, secs / 86_400);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        _ if mins < 10 => match secs % 60 {
+            0 => format!("{mins}m"),
+            s => format!("{mins}m{s}s"),
+        },
+        _ if hours < 3 => format!("{mins}m"),
+        _ if hours < 8 => match mins % 60 {
+            0 => format!("{hours}h"),
+            m => format!("{hours}h{m}m"),
+        },
+        _ if hours < 48 => format!("{hours}h"),
+        _ if hours < 24 * 8 => match hours % 24 {
+            0 => format!("{days}d"),
+            h => format!("{days}d{h}h"),
+        },
+        _ if days < 365 * 2 => format!("{days}d"),
+        _ => format!("{}y{}d", days / 365, days % 365),
+    }
+}
+
+/// Time since an RFC 3339 timestamp, or `-`.
+pub fn age(now: Timestamp, ts: Option<&str>) -> String {
+    match ts.and_then(|t| t.parse::<Timestamp>().ok()) {
+        Some(t) => human_duration(now.duration_since(t)),
+        None => "-".into(),
+    }
+}
+
+/// A Job's run time: start to completion, or to now while it runs.
+pub fn job_duration(now: Timestamp, job: &crate::report::Job) -> String {
+    let start = job.start_time.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
+    let end = job.finished_at.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
+    match (start, end) {
+        (Some(s), Some(e)) => human_duration(e.duration_since(s)),
+        (Some(s), None) if matches!(job.phase, JobPhase::Running | JobPhase::Pending) => human_duration(now.duration_since(s)),
+        _ => "-".into(),
+    }
+}
+
+/// The symbol narration uses for a state (flux's vocabulary: ✔ ✗ ◎).
+pub fn symbol(state: StageState) -> &'static str {
+    match state {
+        StageState::UpToDate | StageState::Ready => "✔",
+        StageState::Failed | StageState::Missing => "✗",
+        _ => "◎",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! The default view: one block per chain, stages in dependency order with
+//! their Jobs nested beneath, and a line per failed or blocked stage saying why.
+
+use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+
+use super::{View, age, job_duration, sanitize, short_revision, symbol};
+use crate::report::{Chain, ChainReport, JobPhase, Stage, StageState};
+
+fn state_color(state: StageState) -> Option<Color> {
+    match state {
+        StageState::Failed | StageState::Missing => Some(Color::Red),
+        StageState::Blocked | StageState::Progressing | StageState::NeverReconciled | StageState::Suspended => Some(Color::Yellow),
+        StageState::UpToDate | StageState::Ready => Some(Color::Green),
+    }
+}
+
+fn job_color(phase: JobPhase) -> Option<Color> {
+    match phase {
+        JobPhase::Failed | JobPhase::Gone => Some(Color::Red),
+        JobPhase::Succeeded => Some(Color::Green),
+        _ => Some(Color::Yellow),
+    }
+}
+
+fn cell(text: impl Into<String>, color: Option<Color>, view: &View) -> Cell {
+    let c = Cell::new(sanitize(&text.into()));
+    match color {
+        Some(color) if view.styles.color => c.fg(color),
+        _ => c,
+    }
+}
+
+fn stage_name(stage: &Stage, chain_ns: &str, view: &View) -> String {
+    if view.all_namespaces || stage.namespace == chain_ns { stage.name.clone() } else { stage.key() }
+}
+
+pub fn render(report: &ChainReport, view: &View, wide: bool) -> String {
+    let mut out = String::new();
+    for (i, chain) in report.chains.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        render_chain(&mut out, chain, view, wide);
+    }
+    out
+}
+
+fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
+    let chain_ns = chain.stages.first().map(|s| s.namespace.as_str()).unwrap_or("");
+    if !view.no_headers {
+        let title = format!("CHAIN {}  {} {}", sanitize(&chain.name), symbol(chain.state), chain.state.as_str());
+        out.push_str(&title);
+        out.push('\n');
+    }
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled).force_no_tty();
+    if view.styles.color {
+        table.enforce_styling();
+    }
+    let mut header: Vec<&str> = vec![];
+    if view.all_namespaces {
+        header.push("NAMESPACE");
+    }
+    header.extend(["NAME", "ROLE", "READY", "STATE", "REASON", "REVISION", "UP-TO-DATE", "AGE"]);
+    if wide {
+        header.extend(["SOURCE", "INTERVAL", "TIMEOUT", "FORCE", "WAIT"]);
+    }
+    if !view.no_headers {
+        table.set_header(header.clone());
+    }
+    for stage in &chain.stages {
+        let mut row = vec![];
+        if view.all_namespaces {
+            row.push(cell(&stage.namespace, None, view));
+        }
+        row.extend([
+            cell(stage_name(stage, chain_ns, view), None, view),
+            cell(stage.role.as_str(), None, view),
+            cell(stage.ready.as_deref().unwrap_or("-"), None, view),
+            cell(stage.state.as_str(), state_color(stage.state), view),
+            cell(stage.reason.as_deref().unwrap_or("-"), None, view),
+            cell(stage.revision.as_deref().map(short_revision).unwrap_or_else(|| "-".into()), None, view),
+            cell(
+                match stage.up_to_date {
+                    Some(true) => "Yes",
+                    Some(false) => "No",
+                    None => "-",
+                },
+                None,
+                view,
+            ),
+            cell(age(view.now, stage.last_transition_time.as_deref()), None, view),
+        ]);
+        if wide {
+            let source = stage.source.as_ref().map_or_else(
+                || "-".to_string(),
+                |s| if s.namespace == stage.namespace { format!("{}/{}", s.kind, s.name) } else { format!("{}/{}/{}", s.kind, s.namespace, s.name) },
+            );
+            row.extend([
+                cell(source, None, view),
+                cell(stage.interval.as_deref().unwrap_or("-"), None, view),
+                cell(stage.timeout.as_deref().unwrap_or("-"), None, view),
+                cell(if stage.force { "true" } else { "false" }, None, view),
+                cell(if stage.wait { "true" } else { "false" }, None, view),
+            ]);
+        }
+        table.add_row(row);
+        for (j, job) in stage.jobs.iter().enumerate() {
+            let branch = if j + 1 == stage.jobs.len() { "└─" } else { "├─" };
+            let name = if job.namespace == stage.namespace { job.name.clone() } else { format!("{}/{}", job.namespace, job.name) };
+            let completions = match job.phase {
+                JobPhase::Gone | JobPhase::Unknown => "-".to_string(),
+                _ => format!("{}/{}", job.succeeded, job.completions.unwrap_or(1)),
+            };
+            let mut row = vec![];
+            if view.all_namespaces {
+                row.push(cell(&job.namespace, None, view));
+            }
+            row.extend([
+                cell(format!("{branch} job/{name}"), None, view),
+                cell("", None, view),
+                cell(completions, None, view),
+                cell(job.phase.as_str(), job_color(job.phase), view),
+                // A reason says why a Job did not simply succeed.
+                cell(if job.phase == JobPhase::Succeeded { "" } else { job.reason.as_deref().unwrap_or("") }, None, view),
+                cell("", None, view),
+                cell("", None, view),
+                cell(job_duration(view.now, job), None, view),
+            ]);
+            table.add_row(row);
+        }
+    }
+    let columns = header.len();
+    for (i, column) in table.column_iter_mut().enumerate() {
+        column.set_padding((0, if i + 1 == columns { 0 } else { 3 }));
+    }
+    for line in table.to_string().lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    for line in explanations(chain) {
+        out.push_str(&truncate(&format!("  {line}"), view.width));
+        out.push('\n');
+    }
+}
+
+/// Why each failed or blocked stage is so, in one line each.
+pub(super) fn explanations(chain: &Chain) -> Vec<String> {
+    let mut lines = vec![];
+    for stage in &chain.stages {
+        match stage.state {
+            StageState::Failed => {
+                let job = stage.jobs.iter().find(|j| j.phase == JobPhase::Failed);
+                let why = match job {
+                    Some(j) => format!(
+                        "Job {}/{} failed: {}",
+                        j.namespace,
+                        j.name,
+                        [j.reason.as_deref(), j.message.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(": ")
+                    ),
+                    None => stage.message.clone().unwrap_or_else(|| "failed".into()),
+                };
+                lines.push(format!("✗ {}: {}", stage.key(), sanitize(&why)));
+            }
+            StageState::Blocked => {
+                let why = match &stage.blocked_by {
+                    Some(cause) if cause.reason.as_deref() == Some("DependencyCycle") => {
+                        "blocked by a dependsOn cycle".to_string()
+                    }
+                    Some(cause) if cause.state == StageState::Missing => {
+                        format!("blocked by {}, which does not exist", cause.stage)
+                    }
+                    Some(cause) => {
+                        let mut s = format!("blocked by {} ({})", cause.stage, cause.state.as_str());
+                        if let Some(job) = &cause.job {
+                            s.push_str(&format!(": Job {job}"));
+                        }
+                        if let Some(reason) = &cause.reason {
+                            s.push_str(&format!(": {reason}"));
+                        }
+                        s
+                    }
+                    None => format!(
+                        "waiting for Flux to re-check its dependencies ({})",
+                        stage.message.as_deref().unwrap_or("dependency not ready")
+                    ),
+                };
+                lines.push(format!("◎ {}: {}", stage.key(), sanitize(&why)));
+            }
+            StageState::Missing => lines.push(format!("✗ {}: {}", stage.key(), "named in dependsOn, but no such Kustomization exists")),
+            _ => {}
+        }
+    }
+    if !chain.cycle.is_empty() {
+        lines.push(format!("✗ dependsOn cycle: {}", chain.cycle.join(" → ")));
+    }
+    lines
+}
+
+fn truncate(line: &str, width: Option<usize>) -> String {
+    match width {
+        Some(w) if line.chars().count() > w && w > 1 => {
+            let mut s: String = line.chars().take(w - 1).collect();
+            s.push('…');
+            s
+        }
+        _ => line.to_string(),
+    }
+}
