@@ -15,6 +15,12 @@
 //!
 //! `model` and `render` never name `kube::` or `tokio::` (CI greps for it).
 
+pub mod actions;
+pub mod app;
+pub mod cli;
+pub mod cluster;
+pub mod error;
 pub mod model;
 pub mod render;
 pub mod report;
+pub mod settings;

@@ -20,12 +20,19 @@ pub struct ChainReport {
 
 impl ChainReport {
     pub fn new(chains: Vec<Chain>, warnings: Vec<String>) -> Self {
-        ChainReport { api_version: API_VERSION, kind: "ChainReport", chains, warnings }
+        ChainReport {
+            api_version: API_VERSION,
+            kind: "ChainReport",
+            chains,
+            warnings,
+        }
     }
 
     /// True when any shown chain has a failed or blocked stage.
     pub fn unhealthy(&self) -> bool {
-        self.chains.iter().any(|c| matches!(c.state, StageState::Failed | StageState::Blocked))
+        self.chains
+            .iter()
+            .any(|c| matches!(c.state, StageState::Failed | StageState::Blocked))
     }
 }
 

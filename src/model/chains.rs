@@ -34,7 +34,11 @@ pub fn stage_state(ks: &Kustomization, source_revision: Option<&str>) -> StageSt
         return StageState::Failed;
     }
     let Some(ready) = condition(&st.conditions, "Ready") else {
-        return if st.observed_generation.is_none() { StageState::NeverReconciled } else { StageState::Progressing };
+        return if st.observed_generation.is_none() {
+            StageState::NeverReconciled
+        } else {
+            StageState::Progressing
+        };
     };
     let current = ready.observed_generation == Some(generation);
     match ready.status.as_str() {
@@ -46,8 +50,10 @@ pub fn stage_state(ks: &Kustomization, source_revision: Option<&str>) -> StageSt
             }
         }
         "False" if ready.reason == "DependencyNotReady" => StageState::Blocked,
-        "False" if current
-            && condition(&st.conditions, "Reconciling").is_some_and(|c| c.reason == "ProgressingWithRetry") =>
+        "False"
+            if current
+                && condition(&st.conditions, "Reconciling")
+                    .is_some_and(|c| c.reason == "ProgressingWithRetry") =>
         {
             StageState::Failed
         }
@@ -65,12 +71,25 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     let mut nodes: BTreeMap<Key, Node<'_>> = BTreeMap::new();
     for ks in &snap.kustomizations {
         let key = (ks.metadata.namespace.clone(), ks.metadata.name.clone());
-        nodes.insert(key, Node { ks: Some(ks), deps: ks.dependencies() });
+        nodes.insert(
+            key,
+            Node {
+                ks: Some(ks),
+                deps: ks.dependencies(),
+            },
+        );
     }
-    let missing: Vec<Key> =
-        nodes.values().flat_map(|n| n.deps.iter()).filter(|d| !nodes.contains_key(*d)).cloned().collect();
+    let missing: Vec<Key> = nodes
+        .values()
+        .flat_map(|n| n.deps.iter())
+        .filter(|d| !nodes.contains_key(*d))
+        .cloned()
+        .collect();
     for m in missing {
-        nodes.entry(m).or_insert(Node { ks: None, deps: vec![] });
+        nodes.entry(m).or_insert(Node {
+            ks: None,
+            deps: vec![],
+        });
     }
     let dependents: BTreeMap<&Key, Vec<&Key>> = {
         let mut d: BTreeMap<&Key, Vec<&Key>> = BTreeMap::new();
@@ -85,18 +104,39 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     let sources: BTreeMap<(&str, &str, &str), &Source> = snap
         .sources
         .iter()
-        .map(|s| ((s.kind.as_str(), s.metadata.namespace.as_str(), s.metadata.name.as_str()), s))
+        .map(|s| {
+            (
+                (
+                    s.kind.as_str(),
+                    s.metadata.namespace.as_str(),
+                    s.metadata.name.as_str(),
+                ),
+                s,
+            )
+        })
         .collect();
-    let jobs: BTreeMap<(&str, &str), &super::flux::Job> =
-        snap.jobs.iter().map(|j| ((j.metadata.namespace.as_str(), j.metadata.name.as_str()), j)).collect();
-    let has_jobs = |k: &Key| nodes.get(k).and_then(|n| n.ks).is_some_and(|ks| !ks.inventory_jobs().is_empty());
+    let jobs: BTreeMap<(&str, &str), &super::flux::Job> = snap
+        .jobs
+        .iter()
+        .map(|j| ((j.metadata.namespace.as_str(), j.metadata.name.as_str()), j))
+        .collect();
+    let has_jobs = |k: &Key| {
+        nodes
+            .get(k)
+            .and_then(|n| n.ks)
+            .is_some_and(|ks| !ks.inventory_jobs().is_empty())
+    };
 
     // Each stage, without its root cause yet.
     let mut stages: BTreeMap<Key, Stage> = BTreeMap::new();
     for (k, n) in &nodes {
         let role = if has_jobs(k) && dependents.get(k).is_some_and(|d| !d.is_empty()) {
             Role::Pre
-        } else if has_jobs(k) && n.deps.iter().any(|d| nodes.get(d).is_some_and(|dn| dn.ks.is_some()) && !has_jobs(d)) {
+        } else if has_jobs(k)
+            && n.deps
+                .iter()
+                .any(|d| nodes.get(d).is_some_and(|dn| dn.ks.is_some()) && !has_jobs(d))
+        {
             Role::Post
         } else {
             Role::Deploy
@@ -107,7 +147,11 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
         };
         stages.insert(k.clone(), stage);
     }
-    let blocked: Vec<Key> = stages.iter().filter(|(_, s)| s.state == StageState::Blocked).map(|(k, _)| k.clone()).collect();
+    let blocked: Vec<Key> = stages
+        .iter()
+        .filter(|(_, s)| s.state == StageState::Blocked)
+        .map(|(k, _)| k.clone())
+        .collect();
     for k in blocked {
         let cause = root_cause(&k, &nodes, &stages);
         if let Some(s) = stages.get_mut(&k) {
@@ -118,18 +162,35 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     let mut chains = vec![];
     for component in components(&nodes) {
         let (order, cycle) = topological(&component, &nodes);
-        let chain_stages: Vec<Stage> = order.iter().filter_map(|k| stages.get(k).cloned()).collect();
-        let Some(first) = chain_stages.first() else { continue };
+        let chain_stages: Vec<Stage> = order
+            .iter()
+            .filter_map(|k| stages.get(k).cloned())
+            .collect();
+        let Some(first) = chain_stages.first() else {
+            continue;
+        };
         let selected = if selection.names.is_empty() {
-            selection.namespaces.as_ref().is_none_or(|nss| chain_stages.iter().any(|s| nss.contains(&s.namespace)))
+            selection
+                .namespaces
+                .as_ref()
+                .is_none_or(|nss| chain_stages.iter().any(|s| nss.contains(&s.namespace)))
         } else {
             component.iter().any(|k| selection.names.contains(k))
         };
         if !selected {
             continue;
         }
-        let state = chain_stages.iter().map(|s| s.state).min().unwrap_or(StageState::UpToDate);
-        chains.push(Chain { name: first.key(), state, stages: chain_stages, cycle: cycle.iter().map(key_str).collect() });
+        let state = chain_stages
+            .iter()
+            .map(|s| s.state)
+            .min()
+            .unwrap_or(StageState::UpToDate);
+        chains.push(Chain {
+            name: first.key(),
+            state,
+            stages: chain_stages,
+            cycle: cycle.iter().map(key_str).collect(),
+        });
     }
     chains.sort_by(|a, b| a.name.cmp(&b.name));
     ChainReport::new(chains, snap.gaps.clone())
@@ -143,7 +204,10 @@ fn build_stage(
     unreadable: &[String],
 ) -> Stage {
     let (kind, sns, sname) = ks.source_key();
-    let source_revision = sources.get(&(kind.as_str(), sns.as_str(), sname.as_str())).and_then(|s| s.revision()).map(String::from);
+    let source_revision = sources
+        .get(&(kind.as_str(), sns.as_str(), sname.as_str()))
+        .and_then(|s| s.revision())
+        .map(String::from);
     let state = stage_state(ks, source_revision.as_deref());
     let ready = condition(&ks.status.conditions, "Ready");
     let st = &ks.status;
@@ -155,48 +219,58 @@ fn build_stage(
     let stage_jobs = ks
         .inventory_jobs()
         .into_iter()
-        .map(|r| match jobs.get(&(r.namespace.as_str(), r.name.as_str())) {
-            Some(job) => {
-                let (phase, decided_by) = job.phase();
-                report::Job {
-                    namespace: r.namespace.clone(),
-                    name: r.name.clone(),
-                    uid: job.metadata.uid.clone(),
-                    phase,
-                    reason: decided_by.map(|c| c.reason.clone()).filter(|r| !r.is_empty()),
-                    message: decided_by.map(|c| c.message.clone()).filter(|m| !m.is_empty()),
-                    start_time: job.status.start_time.clone(),
-                    completion_time: job.status.completion_time.clone(),
-                    finished_at: job
-                        .status
-                        .completion_time
-                        .clone()
-                        .or_else(|| decided_by.and_then(|c| c.last_transition_time.clone()).filter(|_| phase == JobPhase::Failed)),
-                    active: job.status.active,
-                    succeeded: job.status.succeeded,
-                    failed: job.status.failed,
-                    completions: job.spec.completions,
+        .map(
+            |r| match jobs.get(&(r.namespace.as_str(), r.name.as_str())) {
+                Some(job) => {
+                    let (phase, decided_by) = job.phase();
+                    report::Job {
+                        namespace: r.namespace.clone(),
+                        name: r.name.clone(),
+                        uid: job.metadata.uid.clone(),
+                        phase,
+                        reason: decided_by
+                            .map(|c| c.reason.clone())
+                            .filter(|r| !r.is_empty()),
+                        message: decided_by
+                            .map(|c| c.message.clone())
+                            .filter(|m| !m.is_empty()),
+                        start_time: job.status.start_time.clone(),
+                        completion_time: job.status.completion_time.clone(),
+                        finished_at: job.status.completion_time.clone().or_else(|| {
+                            decided_by
+                                .and_then(|c| c.last_transition_time.clone())
+                                .filter(|_| phase == JobPhase::Failed)
+                        }),
+                        active: job.status.active,
+                        succeeded: job.status.succeeded,
+                        failed: job.status.failed,
+                        completions: job.spec.completions,
+                    }
                 }
-            }
-            None => {
-                let unknown = unreadable.contains(&r.namespace);
-                report::Job {
-                    namespace: r.namespace.clone(),
-                    name: r.name.clone(),
-                    uid: String::new(),
-                    phase: if unknown { JobPhase::Unknown } else { JobPhase::Gone },
-                    reason: None,
-                    message: None,
-                    start_time: None,
-                    completion_time: None,
-                    finished_at: None,
-                    active: 0,
-                    succeeded: 0,
-                    failed: 0,
-                    completions: None,
+                None => {
+                    let unknown = unreadable.iter().any(|n| *n == r.namespace || n == "*");
+                    report::Job {
+                        namespace: r.namespace.clone(),
+                        name: r.name.clone(),
+                        uid: String::new(),
+                        phase: if unknown {
+                            JobPhase::Unknown
+                        } else {
+                            JobPhase::Gone
+                        },
+                        reason: None,
+                        message: None,
+                        start_time: None,
+                        completion_time: None,
+                        finished_at: None,
+                        active: 0,
+                        succeeded: 0,
+                        failed: 0,
+                        completions: None,
+                    }
                 }
-            }
-        })
+            },
+        )
         .collect();
     let non_empty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
     Stage {
@@ -217,10 +291,18 @@ fn build_stage(
             .depends_on
             .iter()
             .zip(ks.dependencies())
-            .map(|(d, (ns, name))| report::Dependency { namespace: ns, name, ready_expr: d.ready_expr.clone() })
+            .map(|(d, (ns, name))| report::Dependency {
+                namespace: ns,
+                name,
+                ready_expr: d.ready_expr.clone(),
+            })
             .collect(),
         last_handled_reconcile_at: st.last_handled_reconcile_at.clone(),
-        source: (!kind.is_empty()).then(|| report::SourceRef { kind, namespace: sns, name: sname }),
+        source: (!kind.is_empty()).then_some(report::SourceRef {
+            kind,
+            namespace: sns,
+            name: sname,
+        }),
         interval: non_empty(&ks.spec.interval),
         timeout: ks.spec.timeout.clone(),
         force: ks.spec.force,
@@ -238,7 +320,10 @@ fn missing_stage(k: &Key) -> Stage {
         state: StageState::Missing,
         ready: None,
         reason: Some("NotFound".into()),
-        message: Some(format!("Kustomization {} is named in dependsOn but does not exist", key_str(k))),
+        message: Some(format!(
+            "Kustomization {} is named in dependsOn but does not exist",
+            key_str(k)
+        )),
         last_transition_time: None,
         revision: None,
         source_revision: None,
@@ -257,16 +342,25 @@ fn missing_stage(k: &Key) -> Stage {
 }
 
 /// Walks upstream from a blocked stage to the stage that actually holds the chain.
-fn root_cause(start: &Key, nodes: &BTreeMap<Key, Node<'_>>, stages: &BTreeMap<Key, Stage>) -> Option<RootCause> {
+fn root_cause(
+    start: &Key,
+    nodes: &BTreeMap<Key, Node<'_>>,
+    stages: &BTreeMap<Key, Stage>,
+) -> Option<RootCause> {
     let mut visited = BTreeSet::from([start.clone()]);
     let mut current = start.clone();
     loop {
         let deps = &nodes.get(&current)?.deps;
         // The dependency the controller named first, then any other that is not ready.
-        let named = stages.get(&current).and_then(|s| s.message.as_deref()).and_then(named_dependency);
+        let named = stages
+            .get(&current)
+            .and_then(|s| s.message.as_deref())
+            .and_then(named_dependency);
         let mut candidates: Vec<&Key> = deps.iter().filter(|d| Some(key_str(d)) == named).collect();
         candidates.extend(deps.iter().filter(|d| Some(key_str(d)) != named));
-        let next = candidates.into_iter().find(|d| stages.get(*d).is_some_and(|s| !s.state.is_ready()))?;
+        let next = candidates
+            .into_iter()
+            .find(|d| stages.get(*d).is_some_and(|s| !s.state.is_ready()))?;
         let stage = stages.get(next)?;
         if stage.state == StageState::Blocked {
             if visited.insert(next.clone()) {
@@ -286,13 +380,24 @@ fn root_cause(start: &Key, nodes: &BTreeMap<Key, Node<'_>>, stages: &BTreeMap<Ke
             .jobs
             .iter()
             .find(|j| j.phase == JobPhase::Failed)
-            .or_else(|| stage.jobs.iter().find(|j| matches!(j.phase, JobPhase::Running | JobPhase::Pending | JobPhase::Gone)));
+            .or_else(|| {
+                stage.jobs.iter().find(|j| {
+                    matches!(
+                        j.phase,
+                        JobPhase::Running | JobPhase::Pending | JobPhase::Gone
+                    )
+                })
+            });
         return Some(RootCause {
             stage: stage.key(),
             state: stage.state,
             job: job.map(|j| format!("{}/{}", j.namespace, j.name)),
-            reason: job.and_then(|j| j.reason.clone()).or_else(|| stage.reason.clone()),
-            message: job.and_then(|j| j.message.clone()).or_else(|| stage.message.clone()),
+            reason: job
+                .and_then(|j| j.reason.clone())
+                .or_else(|| stage.reason.clone()),
+            message: job
+                .and_then(|j| j.message.clone())
+                .or_else(|| stage.message.clone()),
         });
     }
 }
@@ -334,11 +439,22 @@ fn components(nodes: &BTreeMap<Key, Node<'_>>) -> Vec<Vec<Key>> {
 /// stages downstream of a cycle follow it.
 fn topological(component: &[Key], nodes: &BTreeMap<Key, Node<'_>>) -> (Vec<Key>, Vec<Key>) {
     let members: BTreeSet<&Key> = component.iter().collect();
-    let mut pending: BTreeMap<&Key, usize> =
-        component.iter().map(|k| (k, nodes[k].deps.iter().filter(|d| members.contains(d)).count())).collect();
+    let mut pending: BTreeMap<&Key, usize> = component
+        .iter()
+        .map(|k| {
+            (
+                k,
+                nodes[k].deps.iter().filter(|d| members.contains(d)).count(),
+            )
+        })
+        .collect();
     let mut order = vec![];
     let mut cycle = vec![];
-    let mut ready: BTreeSet<&Key> = pending.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
+    let mut ready: BTreeSet<&Key> = pending
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(k, _)| *k)
+        .collect();
     loop {
         while let Some(k) = ready.pop_first() {
             pending.remove(k);
@@ -349,7 +465,11 @@ fn topological(component: &[Key], nodes: &BTreeMap<Key, Node<'_>>) -> (Vec<Key>,
             break;
         }
         // Only cycles are left at the front: take their members out, then go on.
-        let in_cycle: Vec<&Key> = pending.keys().copied().filter(|k| reaches_itself(k, &pending, nodes)).collect();
+        let in_cycle: Vec<&Key> = pending
+            .keys()
+            .copied()
+            .filter(|k| reaches_itself(k, &pending, nodes))
+            .collect();
         if in_cycle.is_empty() {
             break;
         }
@@ -366,7 +486,12 @@ fn topological(component: &[Key], nodes: &BTreeMap<Key, Node<'_>>) -> (Vec<Key>,
 }
 
 /// `done` is placed: its dependents have one dependency less to wait for.
-fn release<'k>(done: &Key, pending: &mut BTreeMap<&'k Key, usize>, ready: &mut BTreeSet<&'k Key>, nodes: &BTreeMap<Key, Node<'_>>) {
+fn release<'k>(
+    done: &Key,
+    pending: &mut BTreeMap<&'k Key, usize>,
+    ready: &mut BTreeSet<&'k Key>,
+    nodes: &BTreeMap<Key, Node<'_>>,
+) {
     for (other, count) in pending.iter_mut() {
         let edges = nodes[*other].deps.iter().filter(|d| *d == done).count();
         if edges > 0 {
@@ -379,7 +504,11 @@ fn release<'k>(done: &Key, pending: &mut BTreeMap<&'k Key, usize>, ready: &mut B
 }
 
 /// Whether `start` depends on itself through stages still pending.
-fn reaches_itself(start: &Key, pending: &BTreeMap<&Key, usize>, nodes: &BTreeMap<Key, Node<'_>>) -> bool {
+fn reaches_itself(
+    start: &Key,
+    pending: &BTreeMap<&Key, usize>,
+    nodes: &BTreeMap<Key, Node<'_>>,
+) -> bool {
     let mut stack: Vec<&Key> = nodes[start].deps.iter().collect();
     let mut seen = BTreeSet::new();
     while let Some(k) = stack.pop() {
@@ -402,7 +531,11 @@ pub fn suggest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) 
         .collect();
     scored.sort();
     scored.dedup();
-    scored.into_iter().take(3).map(|(_, c)| c.to_string()).collect()
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -413,7 +546,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(row[j + 1]) };
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(row[j + 1])
+            };
             prev = cur;
         }
     }

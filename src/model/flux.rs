@@ -198,7 +198,11 @@ pub struct Artifact {
 
 impl Source {
     pub fn revision(&self) -> Option<&str> {
-        self.status.artifact.as_ref().map(|a| a.revision.as_str()).filter(|r| !r.is_empty())
+        self.status
+            .artifact
+            .as_ref()
+            .map(|a| a.revision.as_str())
+            .filter(|r| !r.is_empty())
     }
 }
 
@@ -292,8 +296,17 @@ pub fn parse_inventory_id(id: &str) -> Option<ObjectRef> {
     if name.is_empty() || kind.is_empty() {
         return None;
     }
-    let name = if group == "rbac.authorization.k8s.io" { name.replace("__", ":") } else { name.to_string() };
-    Some(ObjectRef { namespace: namespace.to_string(), name, group: group.to_string(), kind: kind.to_string() })
+    let name = if group == "rbac.authorization.k8s.io" {
+        name.replace("__", ":")
+    } else {
+        name.to_string()
+    };
+    Some(ObjectRef {
+        namespace: namespace.to_string(),
+        name,
+        group: group.to_string(),
+        kind: kind.to_string(),
+    })
 }
 
 impl Kustomization {
@@ -317,7 +330,15 @@ impl Kustomization {
         self.spec
             .depends_on
             .iter()
-            .map(|d| (d.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| self.metadata.namespace.clone()), d.name.clone()))
+            .map(|d| {
+                (
+                    d.namespace
+                        .clone()
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| self.metadata.namespace.clone()),
+                    d.name.clone(),
+                )
+            })
             .collect()
     }
 
@@ -325,7 +346,10 @@ impl Kustomization {
         let r = &self.spec.source_ref;
         (
             r.kind.clone(),
-            r.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| self.metadata.namespace.clone()),
+            r.namespace
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| self.metadata.namespace.clone()),
             r.name.clone(),
         )
     }
@@ -339,7 +363,7 @@ pub struct Snapshot {
     pub jobs: Vec<Job>,
     /// What could not be read (forbidden namespaces, undecodable objects), in words.
     pub gaps: Vec<String>,
-    /// Namespaces whose Jobs could not be listed: their Jobs are unknown, not gone.
+    /// Namespaces whose Jobs could not be listed (`*`: all): their Jobs are unknown, not gone.
     pub unreadable_job_namespaces: Vec<String>,
 }
 
@@ -353,26 +377,73 @@ mod tests {
     #[test]
     fn inventory_ids_parse_from_both_ends() {
         let cases = [
-            ("apps_db-migration_batch_Job", ("apps", "db-migration", "batch", "Job")),
+            (
+                "apps_db-migration_batch_Job",
+                ("apps", "db-migration", "batch", "Job"),
+            ),
             ("apps_my-app__Service", ("apps", "my-app", "", "Service")),
             ("_apps__Namespace", ("", "apps", "", "Namespace")),
-            ("apps_my-app_networking.k8s.io_Ingress", ("apps", "my-app", "networking.k8s.io", "Ingress")),
-            ("_system__controller__my-app_rbac.authorization.k8s.io_ClusterRole", ("", "system:controller:my-app", "rbac.authorization.k8s.io", "ClusterRole")),
-            ("apps_app-deploy_kustomize.toolkit.fluxcd.io_Kustomization", ("apps", "app-deploy", "kustomize.toolkit.fluxcd.io", "Kustomization")),
+            (
+                "apps_my-app_networking.k8s.io_Ingress",
+                ("apps", "my-app", "networking.k8s.io", "Ingress"),
+            ),
+            (
+                "_system__controller__my-app_rbac.authorization.k8s.io_ClusterRole",
+                (
+                    "",
+                    "system:controller:my-app",
+                    "rbac.authorization.k8s.io",
+                    "ClusterRole",
+                ),
+            ),
+            (
+                "apps_app-deploy_kustomize.toolkit.fluxcd.io_Kustomization",
+                (
+                    "apps",
+                    "app-deploy",
+                    "kustomize.toolkit.fluxcd.io",
+                    "Kustomization",
+                ),
+            ),
         ];
         for (id, (ns, name, group, kind)) in cases {
             let r = parse_inventory_id(id).unwrap_or_else(|| panic!("{id}"));
-            assert_eq!((r.namespace.as_str(), r.name.as_str(), r.group.as_str(), r.kind.as_str()), (ns, name, group, kind), "{id}");
+            assert_eq!(
+                (
+                    r.namespace.as_str(),
+                    r.name.as_str(),
+                    r.group.as_str(),
+                    r.kind.as_str()
+                ),
+                (ns, name, group, kind),
+                "{id}"
+            );
         }
-        for bad in ["", "nounderscore", "a_b", "__", "ns__batch_Job", "ns_name_batch_"] {
+        for bad in [
+            "",
+            "nounderscore",
+            "a_b",
+            "__",
+            "ns__batch_Job",
+            "ns_name_batch_",
+        ] {
             assert_eq!(parse_inventory_id(bad), None, "{bad:?}");
         }
     }
 
     #[test]
     fn the_parent_inventory_fixture_parses() {
-        let ks: Kustomization = serde_saphyr::from_str(include_str!("../../tests/fixtures/parent-flux-system-inventory.yaml")).unwrap();
-        let parsed: Vec<ObjectRef> = ks.status.inventory.entries.iter().map(|e| parse_inventory_id(&e.id).unwrap()).collect();
+        let ks: Kustomization = serde_saphyr::from_str(include_str!(
+            "../../tests/fixtures/parent-flux-system-inventory.yaml"
+        ))
+        .unwrap();
+        let parsed: Vec<ObjectRef> = ks
+            .status
+            .inventory
+            .entries
+            .iter()
+            .map(|e| parse_inventory_id(&e.id).unwrap())
+            .collect();
         assert_eq!(parsed.len(), 7);
         assert!(parsed.iter().any(|r| r.name == "system:controller:my-app"));
     }
@@ -383,19 +454,45 @@ mod tests {
 
     #[test]
     fn job_phases_follow_fluxs_reader() {
-        assert_eq!(job("spec: {suspend: true}\nstatus: {}").phase().0, JobPhase::Suspended);
+        assert_eq!(
+            job("spec: {suspend: true}\nstatus: {}").phase().0,
+            JobPhase::Suspended
+        );
         assert_eq!(job("status: {}").phase().0, JobPhase::Pending);
-        assert_eq!(job("status: {startTime: '2026-01-01T00:00:00Z', active: 1}").phase().0, JobPhase::Running);
-        let done = job("status: {startTime: x, conditions: [{type: Complete, status: 'True', reason: CompletionsReached}]}");
+        assert_eq!(
+            job("status: {startTime: '2026-01-01T00:00:00Z', active: 1}")
+                .phase()
+                .0,
+            JobPhase::Running
+        );
+        let done = job(
+            "status: {startTime: x, conditions: [{type: Complete, status: 'True', reason: CompletionsReached}]}",
+        );
         assert_eq!(done.phase().0, JobPhase::Succeeded);
-        let failed = job("status: {startTime: x, conditions: [{type: Failed, status: 'True', reason: BackoffLimitExceeded}]}");
-        assert_eq!((failed.phase().0, failed.phase().1.unwrap().reason.as_str()), (JobPhase::Failed, "BackoffLimitExceeded"));
+        let failed = job(
+            "status: {startTime: x, conditions: [{type: Failed, status: 'True', reason: BackoffLimitExceeded}]}",
+        );
+        assert_eq!(
+            (failed.phase().0, failed.phase().1.unwrap().reason.as_str()),
+            (JobPhase::Failed, "BackoffLimitExceeded")
+        );
         // K8s 1.31: FailureTarget before Failed.
-        let target = job("status: {startTime: x, conditions: [{type: FailureTarget, status: 'True', reason: DeadlineExceeded}]}");
-        assert_eq!((target.phase().0, target.phase().1.unwrap().reason.as_str()), (JobPhase::Failed, "DeadlineExceeded"));
-        let criteria = job("status: {startTime: x, conditions: [{type: SuccessCriteriaMet, status: 'True'}]}");
+        let target = job(
+            "status: {startTime: x, conditions: [{type: FailureTarget, status: 'True', reason: DeadlineExceeded}]}",
+        );
+        assert_eq!(
+            (target.phase().0, target.phase().1.unwrap().reason.as_str()),
+            (JobPhase::Failed, "DeadlineExceeded")
+        );
+        let criteria =
+            job("status: {startTime: x, conditions: [{type: SuccessCriteriaMet, status: 'True'}]}");
         assert_eq!(criteria.phase().0, JobPhase::Succeeded);
-        assert_eq!(job("status: {startTime: x, conditions: [{type: Failed, status: 'False'}]}").phase().0, JobPhase::Running);
+        assert_eq!(
+            job("status: {startTime: x, conditions: [{type: Failed, status: 'False'}]}")
+                .phase()
+                .0,
+            JobPhase::Running
+        );
     }
 
     #[test]

@@ -11,11 +11,17 @@ pub use flux::{Job, Kustomization, Snapshot, Source};
 /// Parses Kubernetes objects from YAML: a jobgate-sandbox Scenario, a `kind:
 /// List`, or one object per document; used by tests and by `lint`-like readers.
 pub fn snapshot_from_yaml(text: &str) -> Result<Snapshot, String> {
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
     let mut objects = vec![];
     for doc in docs {
         match doc["kind"].as_str() {
-            Some("Scenario") => objects.extend(doc["spec"]["objects"].as_array().cloned().unwrap_or_default()),
+            Some("Scenario") => objects.extend(
+                doc["spec"]["objects"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
             Some("List") => objects.extend(doc["items"].as_array().cloned().unwrap_or_default()),
             _ => objects.push(doc),
         }
@@ -25,11 +31,15 @@ pub fn snapshot_from_yaml(text: &str) -> Result<Snapshot, String> {
         let kind = obj["kind"].as_str().unwrap_or("").to_string();
         let decode_err = |e: serde_json::Error| format!("{kind}: {e}");
         match kind.as_str() {
-            "Kustomization" => snap.kustomizations.push(serde_json::from_value(obj).map_err(decode_err)?),
-            "Job" => snap.jobs.push(serde_json::from_value(obj).map_err(decode_err)?),
-            "GitRepository" | "OCIRepository" | "Bucket" | "ExternalArtifact" => {
-                snap.sources.push(serde_json::from_value(obj).map_err(decode_err)?)
-            }
+            "Kustomization" => snap
+                .kustomizations
+                .push(serde_json::from_value(obj).map_err(decode_err)?),
+            "Job" => snap
+                .jobs
+                .push(serde_json::from_value(obj).map_err(decode_err)?),
+            "GitRepository" | "OCIRepository" | "Bucket" | "ExternalArtifact" => snap
+                .sources
+                .push(serde_json::from_value(obj).map_err(decode_err)?),
             _ => {}
         }
     }

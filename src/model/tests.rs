@@ -15,7 +15,16 @@ fn all() -> Selection {
 }
 
 fn states(report: &crate::report::ChainReport) -> Vec<Vec<(String, Role, StageState)>> {
-    report.chains.iter().map(|c| c.stages.iter().map(|s| (s.name.clone(), s.role, s.state)).collect()).collect()
+    report
+        .chains
+        .iter()
+        .map(|c| {
+            c.stages
+                .iter()
+                .map(|s| (s.name.clone(), s.role, s.state))
+                .collect()
+        })
+        .collect()
 }
 
 #[test]
@@ -34,7 +43,10 @@ fn canonical_chain_is_healthy_in_order_with_roles() {
     assert_eq!(chain.state, StageState::UpToDate);
     assert!(!report.unhealthy());
     let job = &chain.stages[0].jobs[0];
-    assert_eq!((job.name.as_str(), job.phase, job.succeeded), ("db-migration", JobPhase::Succeeded, 1));
+    assert_eq!(
+        (job.name.as_str(), job.phase, job.succeeded),
+        ("db-migration", JobPhase::Succeeded, 1)
+    );
     assert_eq!(chain.stages[0].up_to_date, Some(true));
 }
 
@@ -44,11 +56,20 @@ fn failed_migration_blocks_the_chain_and_is_named_as_root_cause() {
     let chain = &report.chains[0];
     assert_eq!(chain.state, StageState::Failed);
     assert!(report.unhealthy());
-    let [pre, deploy, post] = &chain.stages[..] else { panic!("three stages") };
-    assert_eq!((pre.state, pre.reason.as_deref()), (StageState::Failed, Some("HealthCheckFailed")));
+    let [pre, deploy, post] = &chain.stages[..] else {
+        panic!("three stages")
+    };
+    assert_eq!(
+        (pre.state, pre.reason.as_deref()),
+        (StageState::Failed, Some("HealthCheckFailed"))
+    );
     assert_eq!(pre.jobs[0].phase, JobPhase::Failed);
     assert_eq!(pre.jobs[0].reason.as_deref(), Some("BackoffLimitExceeded"));
-    assert_eq!(pre.up_to_date, Some(false), "the source moved to 5a7c while 9f1e stays applied");
+    assert_eq!(
+        pre.up_to_date,
+        Some(false),
+        "the source moved to 5a7c while 9f1e stays applied"
+    );
     for blocked in [deploy, post] {
         assert_eq!(blocked.state, StageState::Blocked);
         let cause = blocked.blocked_by.as_ref().expect("a root cause");
@@ -77,7 +98,10 @@ fn ks(ns: &str, name: &str, deps: &[&str], jobs: &[&str], ready: Value) -> Value
             None => json!({"name": d}),
         })
         .collect();
-    let entries: Vec<Value> = jobs.iter().map(|j| json!({"id": format!("{ns}_{j}_batch_Job"), "v": "v1"})).collect();
+    let entries: Vec<Value> = jobs
+        .iter()
+        .map(|j| json!({"id": format!("{ns}_{j}_batch_Job"), "v": "v1"}))
+        .collect();
     json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
         "metadata": {"name": name, "namespace": ns, "generation": 1},
@@ -121,8 +145,20 @@ fn diamond_dependencies_order_and_roles() {
     ]);
     let report = analyze(&snap, &all());
     assert_eq!(report.chains.len(), 1);
-    let order: Vec<(&str, Role)> = report.chains[0].stages.iter().map(|s| (s.name.as_str(), s.role)).collect();
-    assert_eq!(order, [("migrate", Role::Pre), ("api", Role::Deploy), ("web", Role::Deploy), ("smoke", Role::Post)]);
+    let order: Vec<(&str, Role)> = report.chains[0]
+        .stages
+        .iter()
+        .map(|s| (s.name.as_str(), s.role))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("migrate", Role::Pre),
+            ("api", Role::Deploy),
+            ("web", Role::Deploy),
+            ("smoke", Role::Post)
+        ]
+    );
 }
 
 #[test]
@@ -134,7 +170,11 @@ fn a_stage_depending_on_two_chains_joins_them() {
         ks("a", "alone", &[], &[], ok()),
     ]);
     let report = analyze(&snap, &all());
-    let names: Vec<Vec<&str>> = report.chains.iter().map(|c| c.stages.iter().map(|s| s.name.as_str()).collect()).collect();
+    let names: Vec<Vec<&str>> = report
+        .chains
+        .iter()
+        .map(|c| c.stages.iter().map(|s| s.name.as_str()).collect())
+        .collect();
     assert_eq!(names, vec![vec!["alone"], vec!["one", "two", "both"]]);
 }
 
@@ -146,8 +186,18 @@ fn cross_namespace_dependencies_and_selection_by_namespace() {
         ks("other", "lonely", &[], &[], ok()),
         done_job("infra", "init"),
     ]);
-    let report = analyze(&snap, &Selection { namespaces: Some(vec!["apps".into()]), names: vec![] });
-    assert_eq!(report.chains.len(), 1, "the chain touching apps, with its infra stage");
+    let report = analyze(
+        &snap,
+        &Selection {
+            namespaces: Some(vec!["apps".into()]),
+            names: vec![],
+        },
+    );
+    assert_eq!(
+        report.chains.len(),
+        1,
+        "the chain touching apps, with its infra stage"
+    );
     let keys: Vec<String> = report.chains[0].stages.iter().map(|s| s.key()).collect();
     assert_eq!(keys, ["infra/db", "apps/app"]);
     assert_eq!(report.chains[0].stages[0].role, Role::Pre);
@@ -167,38 +217,78 @@ fn cycles_are_reported_not_looped() {
     let chain = &report.chains[0];
     assert_eq!(chain.cycle, ["a/x", "a/y"]);
     let order: Vec<&str> = chain.stages.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(order, ["x", "y", "z"], "the stage downstream of the cycle follows it");
+    assert_eq!(
+        order,
+        ["x", "y", "z"],
+        "the stage downstream of the cycle follows it"
+    );
     for stage in &chain.stages {
         let cause = stage.blocked_by.as_ref().expect("blocked by the cycle");
-        assert_eq!(cause.reason.as_deref(), Some("DependencyCycle"), "{}", stage.name);
+        assert_eq!(
+            cause.reason.as_deref(),
+            Some("DependencyCycle"),
+            "{}",
+            stage.name
+        );
     }
 }
 
 #[test]
 fn missing_dependencies_are_shown_as_the_root_cause() {
-    let snap = snapshot(vec![ks("a", "app", &["ghost"], &[], json!({"type": "Ready", "status": "False", "reason": "DependencyNotReady", "message": "dependency 'a/ghost' not found: Kustomization.kustomize.toolkit.fluxcd.io \"ghost\" not found", "observedGeneration": 1}))]);
+    let snap = snapshot(vec![ks(
+        "a",
+        "app",
+        &["ghost"],
+        &[],
+        json!({"type": "Ready", "status": "False", "reason": "DependencyNotReady", "message": "dependency 'a/ghost' not found: Kustomization.kustomize.toolkit.fluxcd.io \"ghost\" not found", "observedGeneration": 1}),
+    )]);
     let report = analyze(&snap, &all());
     let stages = &report.chains[0].stages;
-    assert_eq!((stages[0].name.as_str(), stages[0].state), ("ghost", StageState::Missing));
+    assert_eq!(
+        (stages[0].name.as_str(), stages[0].state),
+        ("ghost", StageState::Missing)
+    );
     let cause = stages[1].blocked_by.as_ref().unwrap();
-    assert_eq!((cause.stage.as_str(), cause.state), ("a/ghost", StageState::Missing));
+    assert_eq!(
+        (cause.stage.as_str(), cause.state),
+        ("a/ghost", StageState::Missing)
+    );
 }
 
 #[test]
 fn jobs_in_the_inventory_but_not_in_the_cluster_are_gone_or_unknown() {
-    let mut snap = snapshot(vec![ks("a", "pre", &[], &["vanished"], ok()), ks("b", "pre2", &[], &["hidden"], ok())]);
+    let mut snap = snapshot(vec![
+        ks("a", "pre", &[], &["vanished"], ok()),
+        ks("b", "pre2", &[], &["hidden"], ok()),
+    ]);
     snap.unreadable_job_namespaces = vec!["b".into()];
     let report = analyze(&snap, &all());
-    let phases: Vec<JobPhase> = report.chains.iter().map(|c| c.stages[0].jobs[0].phase).collect();
+    let phases: Vec<JobPhase> = report
+        .chains
+        .iter()
+        .map(|c| c.stages[0].jobs[0].phase)
+        .collect();
     assert_eq!(phases, [JobPhase::Gone, JobPhase::Unknown]);
 }
 
 #[test]
 fn selection_by_name_keeps_whole_chains() {
     let snap = snapshot_from_yaml(CANONICAL).unwrap();
-    let report = analyze(&snap, &Selection { namespaces: None, names: vec![("apps".into(), "app-deploy".into())] });
+    let report = analyze(
+        &snap,
+        &Selection {
+            namespaces: None,
+            names: vec![("apps".into(), "app-deploy".into())],
+        },
+    );
     assert_eq!(report.chains[0].stages.len(), 3);
-    let none = analyze(&snap, &Selection { namespaces: None, names: vec![("apps".into(), "nope".into())] });
+    let none = analyze(
+        &snap,
+        &Selection {
+            namespaces: None,
+            names: vec![("apps".into(), "nope".into())],
+        },
+    );
     assert!(none.chains.is_empty());
 }
 
@@ -210,25 +300,82 @@ fn state_of(status: Value, generation: i64, source: Option<&str>, suspend: bool)
 #[test]
 fn stage_states_mirror_the_controller_predicates() {
     let ready = |og: i64| json!({"observedGeneration": og, "lastAppliedRevision": "r1", "conditions": [{"type": "Ready", "status": "True", "observedGeneration": og}]});
-    assert_eq!(state_of(ready(2), 2, Some("r1"), false), StageState::UpToDate);
-    assert_eq!(state_of(ready(2), 2, Some("r2"), false), StageState::Ready, "the source moved on");
-    assert_eq!(state_of(ready(2), 2, None, false), StageState::Ready, "the source is unknown");
-    assert_eq!(state_of(ready(1), 2, Some("r1"), false), StageState::Progressing, "a stale Ready does not count");
-    assert_eq!(state_of(ready(2), 2, Some("r1"), true), StageState::Suspended);
-    assert_eq!(state_of(json!({}), 1, None, false), StageState::NeverReconciled);
-    assert_eq!(state_of(json!({"observedGeneration": -1, "conditions": [{"type": "Ready", "status": "Unknown", "reason": "Progressing"}]}), 1, None, false), StageState::Progressing);
-    assert_eq!(state_of(json!({"conditions": [{"type": "Stalled", "status": "True", "reason": "InvalidCELExpression"}]}), 1, None, false), StageState::Failed);
-    let retrying = |og: i64| json!({"observedGeneration": 1, "conditions": [
+    assert_eq!(
+        state_of(ready(2), 2, Some("r1"), false),
+        StageState::UpToDate
+    );
+    assert_eq!(
+        state_of(ready(2), 2, Some("r2"), false),
+        StageState::Ready,
+        "the source moved on"
+    );
+    assert_eq!(
+        state_of(ready(2), 2, None, false),
+        StageState::Ready,
+        "the source is unknown"
+    );
+    assert_eq!(
+        state_of(ready(1), 2, Some("r1"), false),
+        StageState::Progressing,
+        "a stale Ready does not count"
+    );
+    assert_eq!(
+        state_of(ready(2), 2, Some("r1"), true),
+        StageState::Suspended
+    );
+    assert_eq!(
+        state_of(json!({}), 1, None, false),
+        StageState::NeverReconciled
+    );
+    assert_eq!(
+        state_of(
+            json!({"observedGeneration": -1, "conditions": [{"type": "Ready", "status": "Unknown", "reason": "Progressing"}]}),
+            1,
+            None,
+            false
+        ),
+        StageState::Progressing
+    );
+    assert_eq!(
+        state_of(
+            json!({"conditions": [{"type": "Stalled", "status": "True", "reason": "InvalidCELExpression"}]}),
+            1,
+            None,
+            false
+        ),
+        StageState::Failed
+    );
+    let retrying = |og: i64| {
+        json!({"observedGeneration": 1, "conditions": [
         {"type": "Ready", "status": "False", "reason": "ReconciliationFailed", "observedGeneration": og},
-        {"type": "Reconciling", "status": "True", "reason": "ProgressingWithRetry"}]});
+        {"type": "Reconciling", "status": "True", "reason": "ProgressingWithRetry"}]})
+    };
     assert_eq!(state_of(retrying(1), 1, None, false), StageState::Failed);
-    assert_eq!(state_of(retrying(0), 1, None, false), StageState::Progressing, "a failure of an older generation");
-    assert_eq!(state_of(json!({"conditions": [{"type": "Ready", "status": "False", "reason": "HealthCheckCanceled", "observedGeneration": 1}]}), 1, None, false), StageState::Progressing);
+    assert_eq!(
+        state_of(retrying(0), 1, None, false),
+        StageState::Progressing,
+        "a failure of an older generation"
+    );
+    assert_eq!(
+        state_of(
+            json!({"conditions": [{"type": "Ready", "status": "False", "reason": "HealthCheckCanceled", "observedGeneration": 1}]}),
+            1,
+            None,
+            false
+        ),
+        StageState::Progressing
+    );
 }
 
 #[test]
 fn suggestions_for_unknown_names() {
-    assert_eq!(suggest("app-deplyo", ["app-deploy", "app-pre-deploy", "other"]), ["app-deploy"]);
-    assert_eq!(suggest("deploy", ["app-deploy", "app-pre-deploy", "other"]), ["app-deploy", "app-pre-deploy"]);
+    assert_eq!(
+        suggest("app-deplyo", ["app-deploy", "app-pre-deploy", "other"]),
+        ["app-deploy"]
+    );
+    assert_eq!(
+        suggest("deploy", ["app-deploy", "app-pre-deploy", "other"]),
+        ["app-deploy", "app-pre-deploy"]
+    );
     assert!(suggest("zzz", ["app-deploy"]).is_empty());
 }

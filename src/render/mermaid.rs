@@ -5,17 +5,25 @@ use super::sanitize;
 use crate::report::{ChainReport, StageState};
 
 fn id(key: &str) -> String {
-    key.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+    key.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 fn escape(s: &str) -> String {
-    sanitize(s).replace('"', "#quot;").replace('<', "#lt;").replace('>', "#gt;")
+    sanitize(s)
+        .replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
 }
 
 fn class(state: StageState) -> &'static str {
     match state {
         StageState::Failed | StageState::Missing => "failed",
-        StageState::Blocked | StageState::Progressing | StageState::NeverReconciled | StageState::Suspended => "waiting",
+        StageState::Blocked
+        | StageState::Progressing
+        | StageState::NeverReconciled
+        | StageState::Suspended => "waiting",
         StageState::Ready | StageState::UpToDate => "ok",
     }
 }
@@ -23,19 +31,39 @@ fn class(state: StageState) -> &'static str {
 pub fn render(report: &ChainReport) -> String {
     let mut out = String::from("flowchart LR\n");
     for (i, chain) in report.chains.iter().enumerate() {
-        out.push_str(&format!("  subgraph chain{i}[\"{}\"]\n", escape(&chain.name)));
+        out.push_str(&format!(
+            "  subgraph chain{i}[\"{}\"]\n",
+            escape(&chain.name)
+        ));
         for s in &chain.stages {
-            let jobs: Vec<String> = s.jobs.iter().map(|j| format!("job/{} {}", j.name, j.phase.as_str())).collect();
-            let mut text = format!("{}<br/>{} · {}", escape(&s.key()), s.role.as_str(), s.state.as_str());
+            let jobs: Vec<String> = s
+                .jobs
+                .iter()
+                .map(|j| format!("job/{} {}", j.name, j.phase.as_str()))
+                .collect();
+            let mut text = format!(
+                "{}<br/>{} · {}",
+                escape(&s.key()),
+                s.role.as_str(),
+                s.state.as_str()
+            );
             for j in jobs {
                 text.push_str(&format!("<br/>{}", escape(&j)));
             }
-            out.push_str(&format!("    {}[\"{text}\"]:::{}\n", id(&s.key()), class(s.state)));
+            out.push_str(&format!(
+                "    {}[\"{text}\"]:::{}\n",
+                id(&s.key()),
+                class(s.state)
+            ));
         }
         out.push_str("  end\n");
         for s in &chain.stages {
             for d in &s.depends_on {
-                out.push_str(&format!("  {} --> {}\n", id(&format!("{}/{}", d.namespace, d.name)), id(&s.key())));
+                out.push_str(&format!(
+                    "  {} --> {}\n",
+                    id(&format!("{}/{}", d.namespace, d.name)),
+                    id(&s.key())
+                ));
             }
         }
     }

@@ -48,20 +48,32 @@ pub fn render(report: &ChainReport, format: Format, view: &View) -> Result<Strin
         Format::Tree => Ok(tree::render(report, view)),
         Format::Mermaid => Ok(mermaid::render(report)),
         Format::Name => Ok(names(report)),
-        Format::Json => serde_json::to_string_pretty(report).map(|s| s + "\n").map_err(|e| e.to_string()),
+        Format::Json => serde_json::to_string_pretty(report)
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string()),
         Format::Yaml => serde_saphyr::to_string(report).map_err(|e| e.to_string()),
     }
 }
 
 /// One compact JSON document (for JSON Lines in watch mode).
 pub fn json_line(report: &ChainReport) -> Result<String, String> {
-    serde_json::to_string(report).map(|s| s + "\n").map_err(|e| e.to_string())
+    serde_json::to_string(report)
+        .map(|s| s + "\n")
+        .map_err(|e| e.to_string())
 }
 
 fn names(report: &ChainReport) -> String {
     let mut out = String::new();
-    for stage in report.chains.iter().flat_map(|c| &c.stages).filter(|s| s.state != StageState::Missing) {
-        out.push_str(&format!("kustomization.kustomize.toolkit.fluxcd.io/{}\n", sanitize(&stage.name)));
+    for stage in report
+        .chains
+        .iter()
+        .flat_map(|c| &c.stages)
+        .filter(|s| s.state != StageState::Missing)
+    {
+        out.push_str(&format!(
+            "kustomization.kustomize.toolkit.fluxcd.io/{}\n",
+            sanitize(&stage.name)
+        ));
     }
     out
 }
@@ -74,9 +86,11 @@ pub fn sanitize(s: &str) -> String {
         match c {
             '\n' | '\r' | '\t' => out.push(' '),
             c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}' => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
+            '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{061c}' => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
     }
@@ -93,10 +107,11 @@ pub fn short_revision(rev: &str) -> String {
         }
     }
     // Flux v1beta2 revisions: `main/9f1e2d3c4b5a...`.
-    if let Some((branch, hash)) = rev.rsplit_once('/') {
-        if hash.len() == 40 && hash.chars().all(|c| c.is_ascii_hexdigit()) {
-            return format!("{branch}/{}", &hash[..8]);
-        }
+    if let Some((branch, hash)) = rev.rsplit_once('/')
+        && hash.len() == 40
+        && hash.chars().all(|c| c.is_ascii_hexdigit())
+    {
+        return format!("{branch}/{}", &hash[..8]);
     }
     rev.to_string()
 }
@@ -139,11 +154,19 @@ pub fn age(now: Timestamp, ts: Option<&str>) -> String {
 
 /// A Job's run time: start to completion, or to now while it runs.
 pub fn job_duration(now: Timestamp, job: &crate::report::Job) -> String {
-    let start = job.start_time.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
-    let end = job.finished_at.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
+    let start = job
+        .start_time
+        .as_deref()
+        .and_then(|t| t.parse::<Timestamp>().ok());
+    let end = job
+        .finished_at
+        .as_deref()
+        .and_then(|t| t.parse::<Timestamp>().ok());
     match (start, end) {
         (Some(s), Some(e)) => human_duration(e.duration_since(s)),
-        (Some(s), None) if matches!(job.phase, JobPhase::Running | JobPhase::Pending) => human_duration(now.duration_since(s)),
+        (Some(s), None) if matches!(job.phase, JobPhase::Running | JobPhase::Pending) => {
+            human_duration(now.duration_since(s))
+        }
         _ => "-".into(),
     }
 }

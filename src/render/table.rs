@@ -9,7 +9,10 @@ use crate::report::{Chain, ChainReport, JobPhase, Stage, StageState};
 fn state_color(state: StageState) -> Option<Color> {
     match state {
         StageState::Failed | StageState::Missing => Some(Color::Red),
-        StageState::Blocked | StageState::Progressing | StageState::NeverReconciled | StageState::Suspended => Some(Color::Yellow),
+        StageState::Blocked
+        | StageState::Progressing
+        | StageState::NeverReconciled
+        | StageState::Suspended => Some(Color::Yellow),
         StageState::UpToDate | StageState::Ready => Some(Color::Green),
     }
 }
@@ -31,7 +34,11 @@ fn cell(text: impl Into<String>, color: Option<Color>, view: &View) -> Cell {
 }
 
 fn stage_name(stage: &Stage, chain_ns: &str, view: &View) -> String {
-    if view.all_namespaces || stage.namespace == chain_ns { stage.name.clone() } else { stage.key() }
+    if view.all_namespaces || stage.namespace == chain_ns {
+        stage.name.clone()
+    } else {
+        stage.key()
+    }
 }
 
 pub fn render(report: &ChainReport, view: &View, wide: bool) -> String {
@@ -46,14 +53,26 @@ pub fn render(report: &ChainReport, view: &View, wide: bool) -> String {
 }
 
 fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
-    let chain_ns = chain.stages.first().map(|s| s.namespace.as_str()).unwrap_or("");
+    let chain_ns = chain
+        .stages
+        .first()
+        .map(|s| s.namespace.as_str())
+        .unwrap_or("");
     if !view.no_headers {
-        let title = format!("CHAIN {}  {} {}", sanitize(&chain.name), symbol(chain.state), chain.state.as_str());
+        let title = format!(
+            "CHAIN {}  {} {}",
+            sanitize(&chain.name),
+            symbol(chain.state),
+            chain.state.as_str()
+        );
         out.push_str(&title);
         out.push('\n');
     }
     let mut table = Table::new();
-    table.load_style(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled).force_no_tty();
+    table
+        .load_style(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .force_no_tty();
     if view.styles.color {
         table.enforce_styling();
     }
@@ -61,7 +80,16 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
     if view.all_namespaces {
         header.push("NAMESPACE");
     }
-    header.extend(["NAME", "ROLE", "READY", "STATE", "REASON", "REVISION", "UP-TO-DATE", "AGE"]);
+    header.extend([
+        "NAME",
+        "ROLE",
+        "READY",
+        "STATE",
+        "REASON",
+        "REVISION",
+        "UP-TO-DATE",
+        "AGE",
+    ]);
     if wide {
         header.extend(["SOURCE", "INTERVAL", "TIMEOUT", "FORCE", "WAIT"]);
     }
@@ -79,7 +107,15 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
             cell(stage.ready.as_deref().unwrap_or("-"), None, view),
             cell(stage.state.as_str(), state_color(stage.state), view),
             cell(stage.reason.as_deref().unwrap_or("-"), None, view),
-            cell(stage.revision.as_deref().map(short_revision).unwrap_or_else(|| "-".into()), None, view),
+            cell(
+                stage
+                    .revision
+                    .as_deref()
+                    .map(short_revision)
+                    .unwrap_or_else(|| "-".into()),
+                None,
+                view,
+            ),
             cell(
                 match stage.up_to_date {
                     Some(true) => "Yes",
@@ -89,12 +125,22 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
                 None,
                 view,
             ),
-            cell(age(view.now, stage.last_transition_time.as_deref()), None, view),
+            cell(
+                age(view.now, stage.last_transition_time.as_deref()),
+                None,
+                view,
+            ),
         ]);
         if wide {
             let source = stage.source.as_ref().map_or_else(
                 || "-".to_string(),
-                |s| if s.namespace == stage.namespace { format!("{}/{}", s.kind, s.name) } else { format!("{}/{}/{}", s.kind, s.namespace, s.name) },
+                |s| {
+                    if s.namespace == stage.namespace {
+                        format!("{}/{}", s.kind, s.name)
+                    } else {
+                        format!("{}/{}/{}", s.kind, s.namespace, s.name)
+                    }
+                },
             );
             row.extend([
                 cell(source, None, view),
@@ -106,8 +152,16 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
         }
         table.add_row(row);
         for (j, job) in stage.jobs.iter().enumerate() {
-            let branch = if j + 1 == stage.jobs.len() { "└─" } else { "├─" };
-            let name = if job.namespace == stage.namespace { job.name.clone() } else { format!("{}/{}", job.namespace, job.name) };
+            let branch = if j + 1 == stage.jobs.len() {
+                "└─"
+            } else {
+                "├─"
+            };
+            let name = if job.namespace == stage.namespace {
+                job.name.clone()
+            } else {
+                format!("{}/{}", job.namespace, job.name)
+            };
             let completions = match job.phase {
                 JobPhase::Gone | JobPhase::Unknown => "-".to_string(),
                 _ => format!("{}/{}", job.succeeded, job.completions.unwrap_or(1)),
@@ -122,7 +176,15 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
                 cell(completions, None, view),
                 cell(job.phase.as_str(), job_color(job.phase), view),
                 // A reason says why a Job did not simply succeed.
-                cell(if job.phase == JobPhase::Succeeded { "" } else { job.reason.as_deref().unwrap_or("") }, None, view),
+                cell(
+                    if job.phase == JobPhase::Succeeded {
+                        ""
+                    } else {
+                        job.reason.as_deref().unwrap_or("")
+                    },
+                    None,
+                    view,
+                ),
                 cell("", None, view),
                 cell("", None, view),
                 cell(job_duration(view.now, job), None, view),
@@ -156,7 +218,11 @@ pub(super) fn explanations(chain: &Chain) -> Vec<String> {
                         "Job {}/{} failed: {}",
                         j.namespace,
                         j.name,
-                        [j.reason.as_deref(), j.message.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(": ")
+                        [j.reason.as_deref(), j.message.as_deref()]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join(": ")
                     ),
                     None => stage.message.clone().unwrap_or_else(|| "failed".into()),
                 };
@@ -171,7 +237,8 @@ pub(super) fn explanations(chain: &Chain) -> Vec<String> {
                         format!("blocked by {}, which does not exist", cause.stage)
                     }
                     Some(cause) => {
-                        let mut s = format!("blocked by {} ({})", cause.stage, cause.state.as_str());
+                        let mut s =
+                            format!("blocked by {} ({})", cause.stage, cause.state.as_str());
                         if let Some(job) = &cause.job {
                             s.push_str(&format!(": Job {job}"));
                         }
@@ -187,7 +254,11 @@ pub(super) fn explanations(chain: &Chain) -> Vec<String> {
                 };
                 lines.push(format!("◎ {}: {}", stage.key(), sanitize(&why)));
             }
-            StageState::Missing => lines.push(format!("✗ {}: {}", stage.key(), "named in dependsOn, but no such Kustomization exists")),
+            StageState::Missing => lines.push(format!(
+                "✗ {}: {}",
+                stage.key(),
+                "named in dependsOn, but no such Kustomization exists"
+            )),
             _ => {}
         }
     }

@@ -6,11 +6,20 @@ use crate::model::{Selection, analyze, snapshot_from_yaml};
 use crate::report::ChainReport;
 
 fn report(yaml: &str) -> ChainReport {
-    analyze(&snapshot_from_yaml(yaml).expect("the scenario parses"), &Selection::default())
+    analyze(
+        &snapshot_from_yaml(yaml).expect("the scenario parses"),
+        &Selection::default(),
+    )
 }
 
 fn view() -> View {
-    View { styles: Styles::default(), now: "2026-11-26T09:00:00Z".parse().unwrap(), width: None, no_headers: false, all_namespaces: false }
+    View {
+        styles: Styles::default(),
+        now: "2026-11-26T09:00:00Z".parse().unwrap(),
+        width: None,
+        no_headers: false,
+        all_namespaces: false,
+    }
 }
 
 const FORMATS: &[(&str, Format)] = &[
@@ -33,29 +42,72 @@ fn snapshot_all(scenario: &str, yaml: &str, view: &View) {
 
 #[test]
 fn canonical_views() {
-    snapshot_all("canonical", include_str!("../../tests/sandbox/scenarios/canonical.yaml"), &view());
+    snapshot_all(
+        "canonical",
+        include_str!("../../tests/sandbox/scenarios/canonical.yaml"),
+        &view(),
+    );
 }
 
 #[test]
 fn failed_views() {
-    snapshot_all("failed", include_str!("../../tests/sandbox/scenarios/failed.yaml"), &view());
+    snapshot_all(
+        "failed",
+        include_str!("../../tests/sandbox/scenarios/failed.yaml"),
+        &view(),
+    );
 }
 
 #[test]
 fn multi_app_views() {
-    let v = View { all_namespaces: true, ..view() };
-    snapshot_all("multi_app", include_str!("../../tests/sandbox/scenarios/multi-app.yaml"), &v);
+    let v = View {
+        all_namespaces: true,
+        ..view()
+    };
+    snapshot_all(
+        "multi_app",
+        include_str!("../../tests/sandbox/scenarios/multi-app.yaml"),
+        &v,
+    );
 }
 
 #[test]
 fn no_headers_colour_and_width() {
     let report = report(include_str!("../../tests/sandbox/scenarios/failed.yaml"));
-    let plain = render(&report, Format::Table, &View { no_headers: true, width: Some(60), ..view() }).unwrap();
-    assert!(!plain.contains("CHAIN") && !plain.contains("REVISION"), "{plain}");
-    assert!(plain.lines().all(|l| l.chars().count() <= 60 || !l.starts_with("  ")), "explanations fit the width:\n{plain}");
+    let plain = render(
+        &report,
+        Format::Table,
+        &View {
+            no_headers: true,
+            width: Some(60),
+            ..view()
+        },
+    )
+    .unwrap();
+    assert!(
+        !plain.contains("CHAIN") && !plain.contains("REVISION"),
+        "{plain}"
+    );
+    assert!(
+        plain
+            .lines()
+            .all(|l| l.chars().count() <= 60 || !l.starts_with("  ")),
+        "explanations fit the width:\n{plain}"
+    );
     assert!(!plain.contains('\u{1b}'), "no colour unless asked");
-    let coloured = render(&report, Format::Table, &View { styles: Styles { color: true }, ..view() }).unwrap();
-    assert!(coloured.contains("\u{1b}[38;5;9mFailed"), "failed in red:\n{coloured}");
+    let coloured = render(
+        &report,
+        Format::Table,
+        &View {
+            styles: Styles { color: true },
+            ..view()
+        },
+    )
+    .unwrap();
+    assert!(
+        coloured.contains("\u{1b}[38;5;9mFailed"),
+        "failed in red:\n{coloured}"
+    );
 }
 
 #[test]
@@ -66,17 +118,35 @@ fn terminal_text_is_sanitized() {
 
 #[test]
 fn revisions_shorten_like_flux() {
-    assert_eq!(short_revision("main@sha1:9f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6"), "main@sha1:9f1e2d3c");
-    assert_eq!(short_revision("v1.2.0@sha256:4f1c0a6e7b2d9e8f3a5c"), "v1.2.0@sha256:4f1c0a6e");
+    assert_eq!(
+        short_revision("main@sha1:9f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6"),
+        "main@sha1:9f1e2d3c"
+    );
+    assert_eq!(
+        short_revision("v1.2.0@sha256:4f1c0a6e7b2d9e8f3a5c"),
+        "v1.2.0@sha256:4f1c0a6e"
+    );
     assert_eq!(short_revision("sha256:4f1c0a6e7b2d9e8f"), "sha256:4f1c0a6e");
-    assert_eq!(short_revision("main/9f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6"), "main/9f1e2d3c");
+    assert_eq!(
+        short_revision("main/9f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6"),
+        "main/9f1e2d3c"
+    );
     assert_eq!(short_revision("latest"), "latest");
 }
 
 #[test]
 fn durations_read_like_kubectl() {
     use jiff::SignedDuration as D;
-    for (secs, want) in [(5, "5s"), (310, "5m10s"), (600, "10m"), (3 * 3600 + 60, "3h1m"), (30 * 3600, "30h"), (50 * 3600, "2d2h"), (97 * 86400, "97d"), (-3, "0s")] {
+    for (secs, want) in [
+        (5, "5s"),
+        (310, "5m10s"),
+        (600, "10m"),
+        (3 * 3600 + 60, "3h1m"),
+        (30 * 3600, "30h"),
+        (50 * 3600, "2d2h"),
+        (97 * 86400, "97d"),
+        (-3, "0s"),
+    ] {
         assert_eq!(human_duration(D::from_secs(secs)), want, "{secs}");
     }
 }

@@ -18,21 +18,35 @@ pub fn render(report: &ChainReport, _view: &View) -> String {
         let mut dependents: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for s in &chain.stages {
             for d in &s.depends_on {
-                dependents.entry(format!("{}/{}", d.namespace, d.name)).or_default().push(s.key());
+                dependents
+                    .entry(format!("{}/{}", d.namespace, d.name))
+                    .or_default()
+                    .push(s.key());
             }
         }
         // Roots: stages with no dependency inside the chain; a pure cycle has none, so its first member.
         let mut roots: Vec<&Stage> = chain
             .stages
             .iter()
-            .filter(|s| s.depends_on.iter().all(|d| !by_key.contains_key(&format!("{}/{}", d.namespace, d.name))))
+            .filter(|s| {
+                s.depends_on
+                    .iter()
+                    .all(|d| !by_key.contains_key(&format!("{}/{}", d.namespace, d.name)))
+            })
             .collect();
         if roots.is_empty() {
             roots.extend(chain.stages.first());
         }
         let mut drawn = BTreeSet::new();
         for root in roots {
-            draw(&mut out, root, &by_key, &dependents, &mut drawn, &mut vec![]);
+            draw(
+                &mut out,
+                root,
+                &by_key,
+                &dependents,
+                &mut drawn,
+                &mut vec![],
+            );
         }
         // Stages only reachable through a cycle.
         for s in &chain.stages {
@@ -56,7 +70,13 @@ fn prefix(lasts: &[bool]) -> String {
 }
 
 fn label(s: &Stage) -> String {
-    let mut l = format!("{} [{}] {} {}", s.key(), s.role.as_str(), symbol(s.state), s.state.as_str());
+    let mut l = format!(
+        "{} [{}] {} {}",
+        s.key(),
+        s.role.as_str(),
+        symbol(s.state),
+        s.state.as_str()
+    );
     if let Some(reason) = &s.reason {
         l.push_str(&format!(" ({reason})"));
     }
@@ -73,16 +93,37 @@ fn draw(
 ) {
     let key = stage.key();
     if !drawn.insert(key.clone()) {
-        out.push_str(&format!("{}{} (shown above)\n", prefix(lasts), sanitize(&key)));
+        out.push_str(&format!(
+            "{}{} (shown above)\n",
+            prefix(lasts),
+            sanitize(&key)
+        ));
         return;
     }
     out.push_str(&format!("{}{}\n", prefix(lasts), label(stage)));
-    let children: Vec<&Stage> = dependents.get(&key).into_iter().flatten().filter_map(|k| by_key.get(k).copied()).collect();
+    let children: Vec<&Stage> = dependents
+        .get(&key)
+        .into_iter()
+        .flatten()
+        .filter_map(|k| by_key.get(k).copied())
+        .collect();
     let total = stage.jobs.len() + children.len();
     for (i, job) in stage.jobs.iter().enumerate() {
         lasts.push(i + 1 == total);
-        let reason = job.reason.as_deref().filter(|_| job.phase != JobPhase::Succeeded).map(|r| format!(" ({r})")).unwrap_or_default();
-        out.push_str(&format!("{}job/{}/{} {}{}\n", prefix(lasts), job.namespace, job.name, job.phase.as_str(), sanitize(&reason)));
+        let reason = job
+            .reason
+            .as_deref()
+            .filter(|_| job.phase != JobPhase::Succeeded)
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{}job/{}/{} {}{}\n",
+            prefix(lasts),
+            job.namespace,
+            job.name,
+            job.phase.as_str(),
+            sanitize(&reason)
+        ));
         lasts.pop();
     }
     for (i, child) in children.iter().enumerate() {

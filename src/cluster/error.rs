@@ -1,0 +1,90 @@
+//! Cluster failures as sentences: what happened and what to do. A Kubernetes
+//! `Status` is turned into its message, never printed raw.
+
+use std::fmt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{0}")]
+    Kubeconfig(String),
+    #[error(
+        "cannot reach the cluster at {server}: {detail}. Check that the cluster is running and that your kubeconfig (or --context) points at it"
+    )]
+    Unreachable { server: String, detail: String },
+    #[error(
+        "the cluster at {server} rejected the credentials (401 Unauthorized): they may have expired. Log in again or refresh your kubeconfig"
+    )]
+    Unauthorized { server: String },
+    #[error("forbidden: {message}. Ask for the permission, or narrow the query with -n")]
+    Forbidden { message: String },
+    #[error(
+        "Flux Kustomization CRD not found: is Flux installed in this cluster? (no kustomizations.kustomize.toolkit.fluxcd.io/v1 at {server})"
+    )]
+    CrdMissing { server: String },
+    #[error("the API server answered {code} {reason}: {message}")]
+    Api {
+        code: u16,
+        reason: String,
+        message: String,
+    },
+    #[error("the API server sent a response jobgate cannot read: {0}")]
+    Decode(String),
+}
+
+/// A resource and namespace, for messages.
+pub(crate) struct Where<'a> {
+    pub plural: &'a str,
+    pub namespace: Option<&'a str>,
+}
+
+impl fmt::Display for Where<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.namespace {
+            Some(ns) => write!(f, "{} in namespace {ns}", self.plural),
+            None => write!(f, "{} in all namespaces", self.plural),
+        }
+    }
+}
+
+impl ClusterError {
+    pub(crate) fn from_kube(e: kube::Error, server: &str) -> Self {
+        match e {
+            kube::Error::Api(status) => match status.code {
+                401 => ClusterError::Unauthorized {
+                    server: server.to_string(),
+                },
+                403 => ClusterError::Forbidden {
+                    message: status.message,
+                },
+                code => ClusterError::Api {
+                    code,
+                    reason: status.reason,
+                    message: status.message,
+                },
+            },
+            kube::Error::SerdeError(e) => ClusterError::Decode(e.to_string()),
+            other => ClusterError::Unreachable {
+                server: server.to_string(),
+                detail: root_cause(&other),
+            },
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClusterError::Api { code: 404, .. })
+    }
+
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, ClusterError::Forbidden { .. })
+    }
+}
+
+/// The innermost cause, which says what actually went wrong (refused, timed out, bad certificate...).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    let text = cur.to_string();
+    if text.is_empty() { e.to_string() } else { text }
+}

@@ -1,0 +1,51 @@
+//! The only module that talks to the Kubernetes API (and the only one that
+//! names `kube::`). It builds the client from the kubeconfig, lists what a
+//! view needs with a number of requests that depends on namespaces, never on
+//! objects, watches for changes, and turns every failure into a [`ClusterError`].
+
+mod connect;
+mod error;
+mod list;
+mod watch;
+
+pub use connect::KubeOptions;
+pub use error::ClusterError;
+pub use watch::Watch;
+
+use std::time::Instant;
+
+/// Where to look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Namespace(String),
+    All,
+}
+
+/// A connected client.
+pub struct Cluster {
+    client: kube::Client,
+    default_namespace: String,
+    server: String,
+    verbose: bool,
+}
+
+impl Cluster {
+    pub async fn connect(options: &KubeOptions) -> Result<Cluster, ClusterError> {
+        connect::connect(options).await
+    }
+
+    /// The namespace the kubeconfig's context selects (`default` if none).
+    pub fn default_namespace(&self) -> &str {
+        &self.default_namespace
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    fn log(&self, started: Instant, what: &str) {
+        if self.verbose {
+            eprintln!("jobgate: {what} ({} ms)", started.elapsed().as_millis());
+        }
+    }
+}

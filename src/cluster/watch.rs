@@ -1,0 +1,223 @@
+//! `status --watch`: kube-runtime watchers (re-list on 410, backoff on
+//! errors) over the resources and namespaces of the first snapshot, merged
+//! into one stream. Callers receive whole [`Snapshot`]s, never watch events.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+
+use futures::{FutureExt, Stream, StreamExt};
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+
+use super::list::{JOBS, KUSTOMIZATIONS, Resource, SOURCES};
+use super::{Cluster, Scope};
+use crate::model::{Job, Kustomization, Snapshot, Source};
+
+type Key = (String, String);
+type Tagged = (usize, Result<Event<DynamicObject>, watcher::Error>);
+
+/// What one watcher tracks.
+struct Feed {
+    resource: Resource,
+    /// Objects by namespace/name, as the model decodes them.
+    objects: BTreeMap<Key, serde_json::Value>,
+    /// Objects of an ongoing re-list, swapped in at `InitDone`.
+    relisting: Option<BTreeMap<Key, serde_json::Value>>,
+    synced: bool,
+}
+
+/// A live view of the cluster's chains.
+pub struct Watch {
+    feeds: Vec<Feed>,
+    events: Pin<Box<dyn Stream<Item = Tagged> + Send>>,
+    gaps: Vec<String>,
+    unreadable_job_namespaces: Vec<String>,
+}
+
+fn api_resource(r: Resource) -> ApiResource {
+    ApiResource {
+        group: r.group.into(),
+        version: r.version.into(),
+        api_version: if r.group.is_empty() {
+            r.version.into()
+        } else {
+            format!("{}/{}", r.group, r.version)
+        },
+        kind: r.kind.into(),
+        plural: r.plural.into(),
+    }
+}
+
+impl Cluster {
+    /// Watches what `first` was read from; `first` is the state to start from.
+    pub fn watch(&self, scope: &Scope, first: &Snapshot) -> Watch {
+        let mut plan: Vec<(Resource, Option<String>)> = vec![];
+        let namespaces = |items: Vec<String>| -> Vec<Option<String>> {
+            match scope {
+                Scope::All => vec![None],
+                Scope::Namespace(_) => {
+                    let mut v: Vec<String> = items;
+                    v.sort();
+                    v.dedup();
+                    v.into_iter().map(Some).collect()
+                }
+            }
+        };
+        let asked = match scope {
+            Scope::Namespace(ns) => vec![ns.clone()],
+            Scope::All => vec![],
+        };
+        let ks_ns: Vec<String> = first
+            .kustomizations
+            .iter()
+            .map(|k| k.metadata.namespace.clone())
+            .chain(asked)
+            .collect();
+        for ns in namespaces(ks_ns) {
+            plan.push((KUSTOMIZATIONS, ns));
+        }
+        for ns in namespaces(
+            first
+                .kustomizations
+                .iter()
+                .flat_map(|k| k.inventory_jobs())
+                .map(|r| r.namespace)
+                .collect(),
+        ) {
+            if !first
+                .unreadable_job_namespaces
+                .iter()
+                .any(|u| Some(u) == ns.as_ref() || u == "*")
+            {
+                plan.push((JOBS, ns));
+            }
+        }
+        let kinds: Vec<&str> = first.sources.iter().map(|s| s.kind.as_str()).collect();
+        for ns in namespaces(
+            first
+                .sources
+                .iter()
+                .map(|s| s.metadata.namespace.clone())
+                .collect(),
+        ) {
+            for r in SOURCES.iter().filter(|r| kinds.contains(&r.kind)) {
+                plan.push((*r, ns.clone()));
+            }
+        }
+
+        let mut feeds = vec![];
+        let mut streams = vec![];
+        for (i, (resource, ns)) in plan.into_iter().enumerate() {
+            let ar = api_resource(resource);
+            let api: Api<DynamicObject> = match &ns {
+                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
+                None => Api::all_with(self.client.clone(), &ar),
+            };
+            let stream = watcher::watcher(api, watcher::Config::default())
+                .default_backoff()
+                .map(move |e| (i, e));
+            streams.push(stream.boxed());
+            feeds.push(Feed {
+                resource,
+                objects: BTreeMap::new(),
+                relisting: None,
+                synced: false,
+            });
+        }
+        Watch {
+            feeds,
+            events: Box::pin(futures::stream::select_all(streams)),
+            gaps: first.gaps.clone(),
+            unreadable_job_namespaces: first.unreadable_job_namespaces.clone(),
+        }
+    }
+}
+
+fn key_and_value(obj: DynamicObject) -> Option<(Key, serde_json::Value)> {
+    let key = (
+        obj.metadata.namespace.clone().unwrap_or_default(),
+        obj.metadata.name.clone().unwrap_or_default(),
+    );
+    serde_json::to_value(obj).ok().map(|v| (key, v))
+}
+
+impl Watch {
+    fn apply(&mut self, (i, event): Tagged) {
+        let Some(feed) = self.feeds.get_mut(i) else {
+            return;
+        };
+        // Errors are retried by the watcher's backoff; the view keeps its last state.
+        let Ok(event) = event else { return };
+        match event {
+            Event::Init => feed.relisting = Some(BTreeMap::new()),
+            Event::InitApply(obj) => {
+                if let (Some(buf), Some((k, v))) = (feed.relisting.as_mut(), key_and_value(obj)) {
+                    buf.insert(k, v);
+                }
+            }
+            Event::InitDone => {
+                if let Some(buf) = feed.relisting.take() {
+                    feed.objects = buf;
+                }
+                feed.synced = true;
+            }
+            Event::Apply(obj) => {
+                if let Some((k, v)) = key_and_value(obj) {
+                    feed.objects.insert(k, v);
+                }
+            }
+            Event::Delete(obj) => {
+                if let Some((k, _)) = key_and_value(obj) {
+                    feed.objects.remove(&k);
+                }
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut snap = Snapshot {
+            gaps: self.gaps.clone(),
+            unreadable_job_namespaces: self.unreadable_job_namespaces.clone(),
+            ..Snapshot::default()
+        };
+        for feed in &self.feeds {
+            for v in feed.objects.values() {
+                match feed.resource.kind {
+                    "Kustomization" => snap
+                        .kustomizations
+                        .extend(serde_json::from_value::<Kustomization>(v.clone()).ok()),
+                    "Job" => snap
+                        .jobs
+                        .extend(serde_json::from_value::<Job>(v.clone()).ok()),
+                    kind => {
+                        snap.sources
+                            .extend(serde_json::from_value::<Source>(v.clone()).ok().map(
+                                |mut s| {
+                                    s.kind = kind.to_string();
+                                    s
+                                },
+                            ))
+                    }
+                }
+            }
+        }
+        snap
+    }
+
+    /// The next state worth showing: once every watcher has synced, then after
+    /// each burst of changes. `None` when the watches have ended.
+    pub async fn next(&mut self) -> Option<Snapshot> {
+        loop {
+            let event = self.events.next().await?;
+            self.apply(event);
+            // Take in what else has already arrived, so a burst renders once.
+            while let Some(Some(event)) = self.events.next().now_or_never() {
+                self.apply(event);
+            }
+            if self.feeds.iter().all(|f| f.synced) {
+                return Some(self.snapshot());
+            }
+        }
+    }
+}

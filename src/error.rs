@@ -1,0 +1,93 @@
+//! Errors the commands end with, and the exit codes they map to. Each
+//! message is one paragraph: what happened, then what to do.
+
+use std::time::Duration;
+
+use crate::cluster::ClusterError;
+
+/// The documented exit codes (README, `--help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success; every shown chain is healthy.
+    Ok = 0,
+    /// A shown chain, stage or Job failed or is blocked.
+    Unhealthy = 1,
+    /// Usage or configuration error: bad flag, unknown name, missing CRD,
+    /// unreachable cluster, forbidden, or a partial view (something unreadable).
+    Usage = 2,
+    /// `--timeout` expired.
+    Timeout = 3,
+    /// Interrupted (Ctrl-C).
+    Interrupted = 130,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e as u8)
+    }
+}
+
+/// A Kustomization name that matched nothing, with the closest existing ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnknownName {
+    pub namespace: Option<String>,
+    pub name: String,
+    pub suggestions: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("{}", unknown_names(.0))]
+    UnknownNames(Vec<UnknownName>),
+    #[error("{0}")]
+    Usage(String),
+    #[error("timed out after {}: the command did not finish within --timeout; raise it, or look at what it was waiting for with `kubectl jobgate status`", crate::settings::format_duration(*.0))]
+    Timeout(Duration),
+    #[error("interrupted")]
+    Interrupted,
+    #[error("cannot write the output: {0}")]
+    Output(std::io::Error),
+}
+
+fn unknown_names(names: &[UnknownName]) -> String {
+    let parts: Vec<String> = names
+        .iter()
+        .map(|u| {
+            let place = match &u.namespace {
+                Some(ns) => format!(" in namespace \"{ns}\""),
+                None => " in any namespace".to_string(),
+            };
+            let hint = match u.suggestions.as_slice() {
+                [] => String::new(),
+                [one] => format!(" (did you mean \"{one}\"?)"),
+                many => format!(
+                    " (did you mean one of {}?)",
+                    many.iter()
+                        .map(|s| format!("\"{s}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            format!("Kustomization \"{}\" not found{place}{hint}", u.name)
+        })
+        .collect();
+    format!(
+        "{}. List them with `kubectl get kustomizations -A`, or pass -n NAMESPACE",
+        parts.join("; ")
+    )
+}
+
+impl AppError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            AppError::Cluster(_)
+            | AppError::UnknownNames(_)
+            | AppError::Usage(_)
+            | AppError::Output(_) => Exit::Usage,
+            AppError::Timeout(_) => Exit::Timeout,
+            AppError::Interrupted => Exit::Interrupted,
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! kubectl-jobgate: parse → settings → runtime → app → exit code.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use kubectl_jobgate::cli::Cli;
+use kubectl_jobgate::error::Exit;
+use kubectl_jobgate::settings::{Environment, Settings};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage.into()
+            } else {
+                Exit::Ok.into()
+            };
+        }
+    };
+    let stdout_is_terminal = std::io::stdout().is_terminal();
+    let env = Environment {
+        stdout_is_terminal,
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        dumb_terminal: std::env::var("TERM").is_ok_and(|t| t == "dumb"),
+        // comfy-table asks the terminal (through crossterm, already in its tree).
+        width: stdout_is_terminal
+            .then(|| comfy_table::Table::new().width())
+            .flatten()
+            .map(usize::from),
+    };
+    let settings = match Settings::resolve(cli, &env) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Usage.into();
+        }
+    };
+    // One thread: the work is a handful of concurrent requests and a render;
+    // a current-thread runtime starts fastest and keeps no state to share.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Usage.into();
+        }
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut err = std::io::stderr().lock();
+    let exit = runtime.block_on(kubectl_jobgate::app::run(settings, &mut out, &mut err));
+    let _ = err.flush();
+    exit.into()
+}

@@ -1,0 +1,294 @@
+//! Settings resolved once from the command line and the environment; nothing
+//! below this module sees clap.
+
+use std::time::Duration;
+
+use crate::cli::{self, Cli, Command};
+use crate::cluster::{KubeOptions, Scope};
+use crate::render::Format;
+
+/// Facts about the process the settings depend on (passed in, for tests).
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    pub stdout_is_terminal: bool,
+    pub no_color: bool,
+    pub dumb_terminal: bool,
+    /// The terminal's width, when stdout is a terminal.
+    pub width: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Namespaces {
+    /// `-n NAME`.
+    Named(String),
+    /// The kubeconfig context's namespace.
+    FromContext,
+    /// `-A`.
+    All,
+}
+
+impl Namespaces {
+    pub fn scope(&self, context_namespace: &str) -> Scope {
+        match self {
+            Namespaces::Named(ns) => Scope::Namespace(ns.clone()),
+            Namespaces::FromContext => Scope::Namespace(context_namespace.to_string()),
+            Namespaces::All => Scope::All,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub kube: KubeOptions,
+    pub namespaces: Namespaces,
+    pub color: bool,
+    pub width: Option<usize>,
+    pub stdout_is_terminal: bool,
+    pub timeout: Option<Duration>,
+    pub command: CommandSettings,
+}
+
+#[derive(Debug, Clone)]
+pub enum CommandSettings {
+    Status(StatusSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusSettings {
+    pub names: Vec<String>,
+    pub format: Format,
+    pub no_headers: bool,
+    pub watch: bool,
+}
+
+/// Parses `30s`, `5m`, `1h30m`, `250ms`, or plain seconds (`30`), as kubectl does.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut number = String::new();
+    let mut chars = s.chars().peekable();
+    let bad = || format!("invalid duration {s:?}: use a number with a unit, e.g. 30s, 5m, 1h");
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let unit = if c == 'm' && chars.peek() == Some(&'s') {
+            chars.next();
+            "ms"
+        } else {
+            match c {
+                'h' => "h",
+                'm' => "m",
+                's' => "s",
+                _ => return Err(bad()),
+            }
+        };
+        let n: f64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        let secs = match unit {
+            "h" => n * 3600.0,
+            "m" => n * 60.0,
+            "s" => n,
+            _ => n / 1000.0,
+        };
+        total += Duration::from_secs_f64(secs);
+    }
+    if !number.is_empty() || s.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match (secs / 3600, (secs % 3600) / 60, secs % 60) {
+        (0, 0, s) if d.subsec_millis() > 0 && s < 10 => format!("{}ms", d.as_millis()),
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, _) => format!("{h}h{m}m"),
+    }
+}
+
+impl Settings {
+    pub fn resolve(cli: Cli, env: &Environment) -> Result<Settings, String> {
+        let g = cli.global;
+        let request_timeout =
+            parse_duration(&g.request_timeout).map_err(|e| format!("--request-timeout: {e}"))?;
+        let timeout = g
+            .timeout
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map_err(|e| format!("--timeout: {e}"))?;
+        let color = match g.color {
+            cli::Color::Always => true,
+            cli::Color::Never => false,
+            cli::Color::Auto => env.stdout_is_terminal && !env.no_color && !env.dumb_terminal,
+        };
+        let namespaces = match (g.all_namespaces, g.namespace) {
+            (true, _) => Namespaces::All,
+            (false, Some(ns)) if ns.is_empty() => {
+                return Err("-n/--namespace: the namespace is empty".into());
+            }
+            (false, Some(ns)) => Namespaces::Named(ns),
+            (false, None) => Namespaces::FromContext,
+        };
+        let command = match cli.command {
+            Command::Status(s) => {
+                let format = match s.output {
+                    None => Format::Table,
+                    Some(cli::Output::Wide) => Format::Wide,
+                    Some(cli::Output::Tree) => Format::Tree,
+                    Some(cli::Output::Json) => Format::Json,
+                    Some(cli::Output::Yaml) => Format::Yaml,
+                    Some(cli::Output::Mermaid) => Format::Mermaid,
+                    Some(cli::Output::Name) => Format::Name,
+                };
+                CommandSettings::Status(StatusSettings {
+                    names: s.names,
+                    format,
+                    no_headers: s.no_headers,
+                    watch: s.watch,
+                })
+            }
+        };
+        Ok(Settings {
+            kube: KubeOptions {
+                kubeconfig: g.kubeconfig,
+                context: g.context,
+                cluster: g.cluster,
+                user: g.user,
+                request_timeout: Some(request_timeout).filter(|d| !d.is_zero()),
+                impersonate: g.as_user,
+                impersonate_groups: g.as_group,
+                verbose: g.verbose > 0,
+            },
+            namespaces,
+            color,
+            width: env.width,
+            stdout_is_terminal: env.stdout_is_terminal,
+            timeout,
+            command,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(
+            parse_duration("5 minutes").is_err()
+                && parse_duration("m").is_err()
+                && parse_duration("").is_err()
+        );
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+    }
+
+    fn resolve(args: &[&str], env: Environment) -> Result<Settings, String> {
+        Settings::resolve(Cli::try_parse_from(args).unwrap(), &env)
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let tty = Environment {
+            stdout_is_terminal: true,
+            ..Default::default()
+        };
+        assert!(
+            resolve(&["kubectl-jobgate", "status"], tty.clone())
+                .unwrap()
+                .color
+        );
+        assert!(
+            !resolve(
+                &["kubectl-jobgate", "status"],
+                Environment {
+                    no_color: true,
+                    ..tty.clone()
+                }
+            )
+            .unwrap()
+            .color
+        );
+        assert!(
+            !resolve(&["kubectl-jobgate", "status"], Environment::default())
+                .unwrap()
+                .color
+        );
+        assert!(
+            resolve(
+                &["kubectl-jobgate", "status", "--color", "always"],
+                Environment::default()
+            )
+            .unwrap()
+            .color
+        );
+        assert!(
+            !resolve(&["kubectl-jobgate", "status", "--color=never"], tty)
+                .unwrap()
+                .color
+        );
+    }
+
+    #[test]
+    fn kubectl_flags_resolve() {
+        let s = resolve(
+            &[
+                "kubectl-jobgate",
+                "status",
+                "-n",
+                "apps",
+                "--context",
+                "prod",
+                "--request-timeout",
+                "5s",
+                "--as",
+                "ci",
+                "--as-group",
+                "g1",
+            ],
+            Environment::default(),
+        )
+        .unwrap();
+        assert_eq!(s.namespaces, Namespaces::Named("apps".into()));
+        assert_eq!(s.kube.context.as_deref(), Some("prod"));
+        assert_eq!(s.kube.request_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(
+            (
+                s.kube.impersonate.as_deref(),
+                s.kube.impersonate_groups.as_slice()
+            ),
+            (Some("ci"), &["g1".to_string()][..])
+        );
+        assert_eq!(
+            resolve(
+                &["kubectl-jobgate", "-A", "status", "-n", "x"],
+                Environment::default()
+            )
+            .unwrap()
+            .namespaces,
+            Namespaces::All
+        );
+        assert!(
+            resolve(
+                &["kubectl-jobgate", "status", "--timeout", "soon"],
+                Environment::default()
+            )
+            .is_err()
+        );
+    }
+}

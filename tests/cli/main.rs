@@ -1,0 +1,615 @@
+//! Black-box tests: the built `kubectl-jobgate` binary against the sandbox over
+//! HTTPS with a generated kubeconfig, and through the real kubectl as a plugin.
+//! Every exit code of `status` is asserted here.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use jobgate_sandbox::{Fault, Sandbox, Scenario};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// No step may take longer; a hang fails the test instead of stalling CI.
+const STEP: Duration = Duration::from_secs(30);
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-jobgate");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn home(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("jobgate-cli-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn command(program: &str, kubeconfig: &Path, test: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", home(test))
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn run(mut cmd: Command) -> Run {
+    let out = tokio::time::timeout(STEP, cmd.output())
+        .await
+        .expect("the command finished")
+        .expect("the command runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+async fn jobgate(sb: &Sandbox, test: &str, args: &[&str]) -> Run {
+    run(command(BIN, sb.kubeconfig(), test, args)).await
+}
+
+async fn sandbox(name: &str) -> Sandbox {
+    Sandbox::start(Scenario::builtin(name).unwrap())
+        .await
+        .unwrap()
+}
+
+fn stage_states(report: &Value) -> Vec<(String, String)> {
+    report["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["stages"].as_array().unwrap())
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthy_chain_in_every_format() {
+    let sb = sandbox("canonical").await;
+    let table = jobgate(&sb, "formats", &["status"]).await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(
+        table
+            .stdout
+            .starts_with("CHAIN apps/app-pre-deploy  ✔ UpToDate\n"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.contains("└─ job/db-migration"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        !table.stdout.contains('\u{1b}'),
+        "no colour when not on a terminal"
+    );
+    assert_eq!(table.stderr, "");
+
+    let json = jobgate(&sb, "formats", &["status", "-o", "json"]).await;
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        (report["apiVersion"].as_str(), report["kind"].as_str()),
+        (Some("jobgate.dev/v1"), Some("ChainReport"))
+    );
+    assert_eq!(
+        stage_states(&report),
+        [
+            ("app-pre-deploy", "upToDate"),
+            ("app-deploy", "upToDate"),
+            ("app-post-deploy", "upToDate")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let yaml = jobgate(&sb, "formats", &["status", "-o", "yaml"]).await;
+    assert!(
+        yaml.stdout.contains("apiVersion: jobgate.dev/v1") && yaml.stdout.contains("role: pre"),
+        "{}",
+        yaml.stdout
+    );
+    let wide = jobgate(&sb, "formats", &["status", "-o", "wide"]).await;
+    assert!(
+        wide.stdout.contains("SOURCE") && wide.stdout.contains("GitRepository/my-app"),
+        "{}",
+        wide.stdout
+    );
+    let tree = jobgate(&sb, "formats", &["status", "-o", "tree"]).await;
+    assert!(
+        tree.stdout
+            .starts_with("apps/app-pre-deploy [pre] ✔ UpToDate"),
+        "{}",
+        tree.stdout
+    );
+    let mermaid = jobgate(&sb, "formats", &["status", "-o", "mermaid"]).await;
+    assert!(
+        mermaid.stdout.starts_with("flowchart LR\n")
+            && mermaid
+                .stdout
+                .contains("apps_app_pre_deploy --> apps_app_deploy"),
+        "{}",
+        mermaid.stdout
+    );
+    let names = jobgate(&sb, "formats", &["status", "-o", "name"]).await;
+    assert_eq!(
+        names.stdout,
+        "kustomization.kustomize.toolkit.fluxcd.io/app-pre-deploy\nkustomization.kustomize.toolkit.fluxcd.io/app-deploy\nkustomization.kustomize.toolkit.fluxcd.io/app-post-deploy\n"
+    );
+    let bare = jobgate(&sb, "formats", &["status", "--no-headers"]).await;
+    assert!(
+        !bare.stdout.contains("CHAIN") && !bare.stdout.contains("REVISION"),
+        "{}",
+        bare.stdout
+    );
+    let coloured = jobgate(&sb, "formats", &["status", "--color", "always"]).await;
+    assert!(coloured.stdout.contains('\u{1b}'), "{}", coloured.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_chain_exits_1_and_names_the_culprit() {
+    let sb = sandbox("failed").await;
+    let r = jobgate(&sb, "failed", &["status"]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("✗ apps/app-pre-deploy: Job apps/db-migration failed: BackoffLimitExceeded"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "◎ apps/app-post-deploy: blocked by apps/app-pre-deploy (Failed): Job apps/db-migration"
+        ),
+        "{}",
+        r.stdout
+    );
+    let json = jobgate(&sb, "failed", &["status", "-o", "json"]).await;
+    assert_eq!(json.code, 1);
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        report["chains"][0]["stages"][1]["blockedBy"]["job"],
+        "apps/db-migration"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_names_and_constant_requests() {
+    let sb = Sandbox::start(Scenario::builtin("multi-app").unwrap())
+        .await
+        .unwrap();
+    // The kubeconfig's namespace (shop) by default.
+    let shop = jobgate(&sb, "ns", &["status", "-o", "json"]).await;
+    let report: Value = serde_json::from_str(&shop.stdout).unwrap();
+    assert_eq!(report["chains"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        shop.code, 0,
+        "shop is progressing, not failed: {}",
+        shop.stderr
+    );
+
+    // -n billing reaches into infra for its cross-namespace dependency.
+    sb.clear_requests();
+    let billing = jobgate(&sb, "ns", &["status", "-n", "billing", "-o", "json"]).await;
+    let report: Value = serde_json::from_str(&billing.stdout).unwrap();
+    let keys: Vec<String> = report["chains"][0]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s["namespace"].as_str().unwrap(),
+                s["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "infra/database",
+            "billing/billing-pre-deploy",
+            "billing/billing-deploy"
+        ]
+    );
+    let lists: Vec<String> = sb
+        .requests()
+        .iter()
+        .filter(|r| r.verb == "list")
+        .map(|r| format!("{} {}", r.resource, r.namespace))
+        .collect();
+    assert_eq!(
+        lists,
+        [
+            "kustomizations billing",
+            "kustomizations infra",
+            "jobs billing",
+            "gitrepositories billing",
+            "gitrepositories infra"
+        ],
+        "one request per resource and namespace reached, none per object"
+    );
+
+    let all = jobgate(&sb, "ns", &["status", "-A", "-o", "json"]).await;
+    assert_eq!(all.code, 1, "legacy and reports are blocked");
+    let report: Value = serde_json::from_str(&all.stdout).unwrap();
+    assert_eq!(report["chains"].as_array().unwrap().len(), 5);
+
+    let named = jobgate(
+        &sb,
+        "ns",
+        &["status", "-n", "legacy", "legacy-worker", "-o", "name"],
+    )
+    .await;
+    assert_eq!(named.stdout.lines().count(), 2, "{}", named.stdout);
+
+    let unknown = jobgate(&sb, "ns", &["status", "shop-deplyo"]).await;
+    assert_eq!(unknown.code, 2);
+    assert_eq!(
+        unknown.stderr.trim(),
+        "error: Kustomization \"shop-deplyo\" not found in namespace \"shop\" (did you mean \"shop-deploy\"?). List them with `kubectl get kustomizations -A`, or pass -n NAMESPACE"
+    );
+    assert_eq!(unknown.stdout, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_needs_the_same_requests_as_one_app() {
+    let sb = Sandbox::start(Scenario::scale(300)).await.unwrap();
+    let r = jobgate(&sb, "scale", &["status", "-A", "-o", "json"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["chains"].as_array().unwrap().len(), 300);
+    let lists: Vec<_> = sb
+        .requests()
+        .into_iter()
+        .filter(|r| !r.verb.is_empty())
+        .collect();
+    assert_eq!(
+        lists
+            .iter()
+            .map(|r| r.resource.as_str())
+            .collect::<Vec<_>>(),
+        ["kustomizations", "jobs", "gitrepositories"]
+    );
+    assert!(lists.iter().all(|r| r.verb == "list" && r.code == 200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_without_flux_is_a_clear_error() {
+    let sb = sandbox("no-flux").await;
+    let r = jobgate(&sb, "noflux", &["status"]).await;
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with(
+            "error: Flux Kustomization CRD not found: is Flux installed in this cluster?"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "one paragraph: {}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_jobs_in_one_namespace_leave_a_reported_gap() {
+    let sb = sandbox("failed").await;
+    sb.add_fault(Fault::Deny {
+        verb: "list".into(),
+        group: "batch".into(),
+        resource: "jobs".into(),
+        namespace: Some("apps".into()),
+        name: None,
+    });
+    let r = jobgate(&sb, "forbidden", &["status", "-o", "json"]).await;
+    assert_eq!(r.code, 1, "the chain is still known to be failed");
+    assert!(r.stderr.starts_with("warning: cannot list jobs in namespace apps: forbidden: jobs.batch is forbidden: User \"sandbox-admin\" cannot list resource \"jobs\""), "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        report["chains"][0]["stages"][0]["jobs"][0]["phase"],
+        "unknown"
+    );
+    assert!(
+        report["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("forbidden")
+    );
+
+    let healthy = sandbox("canonical").await;
+    healthy.add_fault(Fault::Deny {
+        verb: "list".into(),
+        group: "batch".into(),
+        resource: "jobs".into(),
+        namespace: Some("apps".into()),
+        name: None,
+    });
+    let partial = jobgate(&healthy, "forbidden", &["status"]).await;
+    assert_eq!(
+        partial.code, 2,
+        "healthy as far as readable, but Jobs unknown"
+    );
+    assert!(partial.stdout.contains("Unknown"), "{}", partial.stdout);
+
+    healthy.add_fault(Fault::Deny {
+        verb: "list".into(),
+        group: "kustomize.toolkit.fluxcd.io".into(),
+        resource: "kustomizations".into(),
+        namespace: None,
+        name: None,
+    });
+    let denied = jobgate(&healthy, "forbidden", &["status"]).await;
+    assert_eq!(denied.code, 2);
+    assert!(denied.stderr.starts_with("error: forbidden: kustomizations.kustomize.toolkit.fluxcd.io is forbidden: User \"sandbox-admin\" cannot list resource \"kustomizations\""), "{}", denied.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_errors_are_retried_and_credentials_errors_explained() {
+    let sb = sandbox("canonical").await;
+    sb.add_fault(Fault::Fail {
+        path: "/apis/batch/v1/*".into(),
+        method: None,
+        count: 2,
+        status: 503,
+        retry_after: Some(0),
+    });
+    let r = jobgate(&sb, "faults", &["status"]).await;
+    assert_eq!(r.code, 0, "503s are retried: {}", r.stderr);
+
+    sb.add_fault(Fault::ExpireToken);
+    let expired = jobgate(&sb, "faults", &["status"]).await;
+    assert_eq!(expired.code, 2);
+    assert!(
+        expired
+            .stderr
+            .contains("rejected the credentials (401 Unauthorized): they may have expired"),
+        "{}",
+        expired.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_errors_exit_2() {
+    let dir = home("config");
+    let missing = dir.join("nope");
+    let r = run(command(BIN, &missing, "config", &["status"])).await;
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with("error: no kubeconfig at"),
+        "{}",
+        r.stderr
+    );
+
+    // A cluster that is not there: refused at once, or cut by --request-timeout.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let kc = dir.join("unreachable");
+    std::fs::write(&kc, format!("apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\nusers: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n")).unwrap();
+    let r = run(command(
+        BIN,
+        &kc,
+        "config",
+        &["status", "--request-timeout", "2s"],
+    ))
+    .await;
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "error: cannot reach the cluster at https://127.0.0.1:{port}"
+        )),
+        "{}",
+        r.stderr
+    );
+
+    let sb = sandbox("canonical").await;
+    let bad_context = jobgate(&sb, "config", &["status", "--context", "prod"]).await;
+    assert_eq!(
+        (bad_context.code, bad_context.stderr.trim()),
+        (
+            2,
+            "error: context \"prod\" not found in the kubeconfig: see `kubectl config get-contexts`"
+        )
+    );
+    let bad_flag = jobgate(&sb, "config", &["status", "--output", "xml"]).await;
+    assert_eq!(bad_flag.code, 2);
+    let bad_timeout = jobgate(&sb, "config", &["status", "--timeout", "soon"]).await;
+    assert_eq!(
+        (
+            bad_timeout.code,
+            bad_timeout
+                .stderr
+                .starts_with("error: --timeout: invalid duration")
+        ),
+        (2, true)
+    );
+    let help = jobgate(&sb, "config", &["status", "--help"]).await;
+    assert_eq!(help.code, 0);
+    assert!(
+        help.stdout.contains("Exit codes:")
+            || jobgate(&sb, "config", &["--help"])
+                .await
+                .stdout
+                .contains("Exit codes:")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_namespace_says_so_on_stderr() {
+    let sb = sandbox("canonical").await;
+    let r = jobgate(&sb, "empty", &["status", "-n", "nothing-here"]).await;
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    assert_eq!(
+        r.stderr,
+        "No Flux Kustomizations found in nothing-here namespace.\n"
+    );
+    let json = jobgate(
+        &sb,
+        "empty",
+        &["status", "-n", "nothing-here", "-o", "json"],
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&json.stdout).unwrap()["chains"],
+        json!([])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_streams_json_lines_and_ctrl_c_exits_130() {
+    let sb = sandbox("canonical").await;
+    let mut child = command(
+        BIN,
+        sb.kubeconfig(),
+        "watch",
+        &["status", "--watch", "-o", "json"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(
+        &tokio::time::timeout(STEP, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        first["chains"][0]["stages"][0]["jobs"][0]["phase"],
+        "succeeded"
+    );
+
+    // A change made through the API shows up as the next document.
+    let jobs = sb.api().registry.find("batch", "v1", "jobs").unwrap();
+    let status = json!({"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]}});
+    let opts = jobgate_sandbox::apiserver::WriteOptions {
+        status: true,
+        manager: "test".into(),
+        ..Default::default()
+    };
+    sb.api()
+        .patch(
+            jobs,
+            "apps",
+            "db-migration",
+            jobgate_sandbox::patch::PatchType::Merge,
+            status.to_string().as_bytes(),
+            false,
+            &opts,
+        )
+        .unwrap();
+    let next: Value = loop {
+        let line = tokio::time::timeout(STEP, lines.next_line())
+            .await
+            .expect("a change arrives")
+            .unwrap()
+            .unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if v["chains"][0]["stages"][0]["jobs"][0]["phase"] == "failed" {
+            break v;
+        }
+    };
+    assert_eq!(
+        next["chains"][0]["stages"][0]["jobs"][0]["reason"],
+        "DeadlineExceeded"
+    );
+
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .await
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_exits_3() {
+    let sb = sandbox("canonical").await;
+    let r = jobgate(
+        &sb,
+        "timeout",
+        &["status", "--watch", "--timeout", "1s", "-o", "json"],
+    )
+    .await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("error: timed out after 1s"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_pipe_exits_0_quietly() {
+    let sb = Sandbox::start(Scenario::scale(300)).await.unwrap();
+    let mut child = command(
+        BIN,
+        sb.kubeconfig(),
+        "pipe",
+        &["status", "-A", "-o", "yaml"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Read one line, then hang up, like `| head -1`.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(STEP, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(lines);
+    let out = tokio::time::timeout(STEP, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_as_a_kubectl_plugin() {
+    let sb = sandbox("failed").await;
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let r = run({
+        let mut c = command(
+            "kubectl",
+            sb.kubeconfig(),
+            "plugin",
+            &["jobgate", "status", "-o", "json"],
+        );
+        c.env("PATH", path);
+        c
+    })
+    .await;
+    assert_eq!(
+        r.code, 1,
+        "kubectl passes the plugin's exit code through: {}",
+        r.stderr
+    );
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["chains"][0]["state"], "failed");
+}
