@@ -19,7 +19,7 @@ use crate::model::flux::Meta;
 use crate::model::{Job, Kustomization, Snapshot, Source};
 
 /// A served resource, by its REST coordinates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Resource {
     pub group: &'static str,
     pub version: &'static str,
@@ -60,8 +60,18 @@ pub(crate) const SOURCES: [Resource; 3] = [
     },
 ];
 
-/// Items per page: large pages keep round trips few on big clusters.
-const PAGE: u32 = 5000;
+/// How lists are read (see the README's benchmark table for the measurements).
+#[derive(Debug, Clone, Copy)]
+enum ListMode {
+    /// `limit`/`continue` pages of this many items.
+    #[allow(dead_code)]
+    Paged(u32),
+    /// One `resourceVersion=0` list, served from the apiserver's watch cache.
+    #[allow(dead_code)]
+    Cached,
+}
+
+const LIST: ListMode = ListMode::Paged(5000);
 /// Concurrent LISTs at most.
 const FAN_OUT: usize = 6;
 
@@ -81,10 +91,15 @@ impl Resource {
 
 #[derive(Deserialize)]
 struct RawList<'a> {
-    #[serde(default)]
-    metadata: ListMeta,
     #[serde(borrow, default)]
     items: Vec<&'a RawValue>,
+}
+
+/// A list's metadata alone (the items are skipped, not decoded).
+#[derive(Deserialize)]
+struct MetaOnly {
+    #[serde(default)]
+    metadata: ListMeta,
 }
 
 #[derive(Deserialize, Default)]
@@ -99,6 +114,63 @@ struct NameOnly {
     metadata: Meta,
 }
 
+/// The list's `metadata`, read without scanning the items: the apiserver
+/// writes it before them, and a stream deserializer stops after one value.
+fn list_meta(text: &str) -> Result<ListMeta, serde_json::Error> {
+    let head = &text[..text.len().min(4096)];
+    if let Some(pos) = head.find("\"metadata\":") {
+        let rest = &text[pos + "\"metadata\":".len()..];
+        if let Some(Ok(meta)) = serde_json::Deserializer::from_str(rest)
+            .into_iter::<ListMeta>()
+            .next()
+        {
+            return Ok(meta);
+        }
+    }
+    serde_json::from_str::<MetaOnly>(text).map(|m| m.metadata)
+}
+
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "T: DeserializeOwned"))]
+struct Items<T> {
+    #[serde(default = "Vec::new")]
+    items: Vec<T>,
+}
+
+/// Decodes one page in a single pass; if an item does not decode, again item
+/// by item, so that only that item is skipped (and reported).
+fn decode_page<T: DeserializeOwned>(
+    text: &str,
+    kind: &str,
+) -> Result<Listed<T>, serde_json::Error> {
+    if let Ok(page) = serde_json::from_str::<Items<T>>(text) {
+        return Ok(Listed {
+            items: page.items,
+            undecodable: vec![],
+        });
+    }
+    let page: RawList<'_> = serde_json::from_str(text)?;
+    let mut listed = Listed {
+        items: Vec::with_capacity(page.items.len()),
+        undecodable: vec![],
+    };
+    for raw in page.items {
+        match serde_json::from_str::<T>(raw.get()) {
+            Ok(item) => listed.items.push(item),
+            Err(e) => {
+                let meta = serde_json::from_str::<NameOnly>(raw.get())
+                    .map(|n| n.metadata)
+                    .unwrap_or_default();
+                listed.undecodable.push(format!(
+                    "skipped {kind} {}/{}: {e}",
+                    meta.namespace, meta.name
+                ));
+            }
+        }
+    }
+    Ok(listed)
+}
+
 /// The outcome of listing one resource in one namespace.
 type Listing<T> = Result<Listed<T>, ClusterError>;
 
@@ -109,191 +181,201 @@ struct Listed<T> {
 }
 
 impl Cluster {
-    /// All pages of one resource in one namespace (or all).
-    async fn list<T: DeserializeOwned>(
+    /// One GET, its body as text: collected once and checked as UTF-8 in place.
+    async fn fetch(&self, request: http::Request<Vec<u8>>) -> Result<String, ClusterError> {
+        let fail = |e: kube::Error| ClusterError::from_kube(e, &self.server);
+        let (parts, body) = request.into_parts();
+        let request = http::Request::from_parts(parts, kube::client::Body::from(body));
+        let response = self.client.send(request).await.map_err(fail)?;
+        let status = response.status();
+        let bytes = response.into_body().collect_bytes().await.map_err(fail)?;
+        if !status.is_success() {
+            // Decode the Status as kube does, so errors map alike.
+            let mut status_obj = serde_json::from_slice::<kube::core::Status>(&bytes)
+                .unwrap_or_else(|_| {
+                    kube::core::Status::failure(
+                        &String::from_utf8_lossy(&bytes),
+                        status.canonical_reason().unwrap_or(""),
+                    )
+                });
+            status_obj.code = status.as_u16();
+            return Err(fail(kube::Error::Api(Box::new(status_obj))));
+        }
+        String::from_utf8(bytes.into()).map_err(|e| ClusterError::Decode(e.to_string()))
+    }
+
+    /// All pages of one resource in one namespace (or all). Each page is
+    /// decoded on the blocking pool while the next one downloads.
+    async fn list<T: DeserializeOwned + Send + 'static>(
         &self,
         res: Resource,
         namespace: Option<&str>,
     ) -> Result<Listed<T>, ClusterError> {
         let started = Instant::now();
         let request = kube::core::Request::new(res.path(namespace));
+        let here = || {
+            Where {
+                plural: res.plural,
+                namespace,
+            }
+            .to_string()
+        };
+        let mut decoding = vec![];
+        let mut token: Option<String> = None;
+        loop {
+            let params = match (&token, LIST) {
+                (_, ListMode::Cached) => ListParams::default().match_any(),
+                (None, ListMode::Paged(limit)) => ListParams::default().limit(limit),
+                (Some(t), ListMode::Paged(limit)) => {
+                    ListParams::default().limit(limit).continue_token(t)
+                }
+            };
+            let http = request
+                .list(&params)
+                .map_err(|e| ClusterError::Decode(e.to_string()))?;
+            let text = self.fetch(http).await?;
+            let meta =
+                list_meta(&text).map_err(|e| ClusterError::Decode(format!("{}: {e}", here())))?;
+            decoding.push(tokio::task::spawn_blocking(move || {
+                decode_page::<T>(&text, res.kind)
+            }));
+            match meta.continue_.filter(|c| !c.is_empty()) {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        let pages = decoding.len();
         let mut listed = Listed {
             items: vec![],
             undecodable: vec![],
         };
-        let mut token: Option<String> = None;
-        let mut pages = 0;
-        loop {
-            let mut params = ListParams::default().limit(PAGE);
-            if let Some(t) = &token {
-                params = params.continue_token(t);
-            }
-            let http = request
-                .list(&params)
-                .map_err(|e| ClusterError::Decode(e.to_string()))?;
-            let text = self
-                .client
-                .request_text(http)
+        for page in decoding {
+            let page = page
                 .await
-                .map_err(|e| ClusterError::from_kube(e, &self.server))?;
-            let page: RawList<'_> = serde_json::from_str(&text).map_err(|e| {
-                ClusterError::Decode(format!(
-                    "{}: {e}",
-                    Where {
-                        plural: res.plural,
-                        namespace
-                    }
-                ))
-            })?;
-            for raw in page.items {
-                match serde_json::from_str::<T>(raw.get()) {
-                    Ok(item) => listed.items.push(item),
-                    Err(e) => {
-                        let meta = serde_json::from_str::<NameOnly>(raw.get())
-                            .map(|n| n.metadata)
-                            .unwrap_or_default();
-                        listed.undecodable.push(format!(
-                            "skipped {} {}/{}: {e}",
-                            res.kind, meta.namespace, meta.name
-                        ));
-                    }
-                }
-            }
-            pages += 1;
-            match page.metadata.continue_.filter(|c| !c.is_empty()) {
-                Some(next) => token = Some(next),
-                None => break,
-            }
+                .map_err(|e| ClusterError::Decode(format!("{}: {e}", here())))?;
+            let page = page.map_err(|e| ClusterError::Decode(format!("{}: {e}", here())))?;
+            listed.items.extend(page.items);
+            listed.undecodable.extend(page.undecodable);
         }
         self.log(
             started,
             &format!(
                 "listed {} ({} items, {pages} page(s))",
-                Where {
-                    plural: res.plural,
-                    namespace
-                },
+                here(),
                 listed.items.len()
             ),
         );
         Ok(listed)
     }
 
-    /// The objects of the chains in `scope`, plus those they reach in other namespaces.
+    /// The objects of the chains in `scope`, plus those they reach in other
+    /// namespaces. Round one asks for everything the scope surely needs at
+    /// once (usually the only round); later rounds follow dependencies, Jobs
+    /// and sources into other namespaces: a round per namespace depth, never
+    /// a request per object.
     pub async fn snapshot(&self, scope: &Scope) -> Result<Snapshot, ClusterError> {
         let mut snap = Snapshot::default();
-        let namespaces: Vec<Option<String>> = match scope {
-            Scope::All => vec![None],
-            Scope::Namespace(ns) => vec![Some(ns.clone())],
+        let here: Option<String> = match scope {
+            Scope::All => None,
+            Scope::Namespace(ns) => Some(ns.clone()),
         };
-        let (ks, gaps) = self.kustomizations(&namespaces, true).await?;
-        let mut ks_namespaces: BTreeSet<Option<String>> = namespaces.iter().cloned().collect();
-        snap.gaps.extend(gaps);
+        let mut ks_fetched: BTreeSet<Option<String>> = BTreeSet::from([here.clone()]);
+        let mut jobs_fetched: BTreeSet<Option<String>> = BTreeSet::from([here.clone()]);
+        // Git and OCI repositories are the usual sources: fetched speculatively, in parallel.
+        let mut sources_fetched: BTreeSet<(Option<String>, &'static str)> = SOURCES[..2]
+            .iter()
+            .map(|r| (here.clone(), r.kind))
+            .collect();
+        let (ks, jobs, sources) = futures::join!(
+            self.kustomizations(std::slice::from_ref(&here), true),
+            self.jobs(vec![here.clone()]),
+            self.sources(SOURCES[..2].iter().map(|r| (here.clone(), *r)).collect()),
+        );
+        let (ks, gaps) = ks?;
         snap.kustomizations = ks;
-        // Dependencies in other namespaces, until closed (a round per namespace depth, not per object).
+        snap.gaps.extend(gaps);
+        merge_jobs(&mut snap, jobs)?;
+        merge_sources(&mut snap, sources)?;
+
         if let Scope::Namespace(_) = scope {
             loop {
-                let wanted: BTreeSet<Option<String>> = snap
+                let wanted: Vec<Option<String>> = snap
                     .kustomizations
                     .iter()
                     .flat_map(|k| k.dependencies())
                     .map(|(ns, _)| Some(ns))
-                    .filter(|ns| !ks_namespaces.contains(ns))
+                    .filter(|ns| !ks_fetched.contains(ns))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
                     .collect();
                 if wanted.is_empty() {
                     break;
                 }
-                let wanted: Vec<Option<String>> = wanted.into_iter().collect();
                 let (more, gaps) = self.kustomizations(&wanted, false).await?;
-                ks_namespaces.extend(wanted);
+                ks_fetched.extend(wanted);
                 snap.kustomizations.extend(more);
                 snap.gaps.extend(gaps);
             }
         }
-        let (job_namespaces, source_namespaces, kinds) = match scope {
-            Scope::All => (vec![None], vec![None], source_kinds(&snap.kustomizations)),
-            Scope::Namespace(_) => {
-                let jobs: BTreeSet<String> = snap
-                    .kustomizations
-                    .iter()
-                    .flat_map(|k| k.inventory_jobs())
-                    .map(|r| r.namespace)
-                    .collect();
-                let sources: BTreeSet<String> = snap
-                    .kustomizations
-                    .iter()
-                    .map(|k| k.source_key().1)
-                    .collect();
-                (
-                    jobs.into_iter().map(Some).collect(),
-                    sources.into_iter().map(Some).collect(),
-                    source_kinds(&snap.kustomizations),
-                )
-            }
+        let scoped = |ns: String| match scope {
+            Scope::All => None,
+            Scope::Namespace(_) => Some(ns),
         };
-        let jobs = futures::stream::iter(job_namespaces.clone())
-            .map(|ns| async move { (ns.clone(), self.list::<Job>(JOBS, ns.as_deref()).await) })
-            .buffer_unordered(FAN_OUT)
-            .collect::<Vec<_>>();
-        let sources = futures::stream::iter(
-            source_namespaces
-                .iter()
-                .flat_map(|ns| kinds.iter().map(move |k| (ns.clone(), *k))),
-        )
-        .map(|(ns, res)| async move {
-            (
-                ns.clone(),
-                res,
-                self.list::<Source>(res, ns.as_deref()).await,
-            )
-        })
-        .buffer_unordered(FAN_OUT)
-        .collect::<Vec<_>>();
-        let (jobs, sources) = futures::join!(jobs, sources);
-        for (ns, result) in jobs {
-            match result {
-                Ok(listed) => {
-                    snap.jobs.extend(listed.items);
-                    snap.gaps.extend(listed.undecodable);
-                }
-                Err(e) if e.is_forbidden() => {
-                    snap.gaps.push(format!(
-                        "cannot list {}: {e}",
-                        Where {
-                            plural: "jobs",
-                            namespace: ns.as_deref()
-                        }
-                    ));
-                    snap.unreadable_job_namespaces
-                        .push(ns.unwrap_or_else(|| "*".into()));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        for (ns, res, result) in sources {
-            match result {
-                Ok(listed) => {
-                    snap.sources.extend(listed.items.into_iter().map(|mut s| {
-                        s.kind = res.kind.to_string();
-                        s
-                    }));
-                    snap.gaps.extend(listed.undecodable);
-                }
-                // A source kind whose CRD is not installed has no objects.
-                Err(e) if e.is_not_found() => {}
-                Err(e) if e.is_forbidden() => {
-                    snap.gaps.push(format!(
-                        "cannot list {}: {e}",
-                        Where {
-                            plural: res.plural,
-                            namespace: ns.as_deref()
-                        }
-                    ));
-                }
-                Err(e) => return Err(e),
-            }
+        let job_namespaces: Vec<Option<String>> = snap
+            .kustomizations
+            .iter()
+            .flat_map(|k| k.inventory_jobs())
+            .map(|r| scoped(r.namespace))
+            .filter(|ns| jobs_fetched.insert(ns.clone()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let source_lists: Vec<(Option<String>, Resource)> = snap
+            .kustomizations
+            .iter()
+            .filter_map(|k| {
+                let (kind, ns, _) = k.source_key();
+                SOURCES
+                    .iter()
+                    .find(|r| r.kind == kind)
+                    .map(|r| (scoped(ns), *r))
+            })
+            .filter(|(ns, r)| sources_fetched.insert((ns.clone(), r.kind)))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !job_namespaces.is_empty() || !source_lists.is_empty() {
+            let (jobs, sources) =
+                futures::join!(self.jobs(job_namespaces), self.sources(source_lists));
+            merge_jobs(&mut snap, jobs)?;
+            merge_sources(&mut snap, sources)?;
         }
         Ok(snap)
+    }
+
+    async fn jobs(&self, namespaces: Vec<Option<String>>) -> Vec<(Option<String>, Listing<Job>)> {
+        futures::stream::iter(namespaces)
+            .map(|ns| async move {
+                let listed = self.list::<Job>(JOBS, ns.as_deref()).await;
+                (ns, listed)
+            })
+            .buffer_unordered(FAN_OUT)
+            .collect()
+            .await
+    }
+
+    async fn sources(
+        &self,
+        lists: Vec<(Option<String>, Resource)>,
+    ) -> Vec<(Option<String>, Resource, Listing<Source>)> {
+        futures::stream::iter(lists)
+            .map(|(ns, res)| async move {
+                let listed = self.list::<Source>(res, ns.as_deref()).await;
+                (ns, res, listed)
+            })
+            .buffer_unordered(FAN_OUT)
+            .collect()
+            .await
     }
 
     /// Kustomizations of some namespaces. The CRD missing is fatal; a denial
@@ -343,11 +425,60 @@ impl Cluster {
     }
 }
 
-/// The source kinds the Kustomizations reference (unknown kinds are not listed).
-fn source_kinds(ks: &[Kustomization]) -> Vec<Resource> {
-    let kinds: BTreeSet<&str> = ks.iter().map(|k| k.spec.source_ref.kind.as_str()).collect();
-    SOURCES
-        .into_iter()
-        .filter(|r| kinds.contains(r.kind))
-        .collect()
+/// Jobs into the snapshot; a namespace whose Jobs are forbidden becomes a gap.
+fn merge_jobs(
+    snap: &mut Snapshot,
+    results: Vec<(Option<String>, Listing<Job>)>,
+) -> Result<(), ClusterError> {
+    for (ns, result) in results {
+        match result {
+            Ok(listed) => {
+                snap.jobs.extend(listed.items);
+                snap.gaps.extend(listed.undecodable);
+            }
+            Err(e) if e.is_forbidden() => {
+                snap.gaps.push(format!(
+                    "cannot list {}: {e}",
+                    Where {
+                        plural: "jobs",
+                        namespace: ns.as_deref()
+                    }
+                ));
+                snap.unreadable_job_namespaces
+                    .push(ns.unwrap_or_else(|| "*".into()));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Sources into the snapshot; a kind whose CRD is not installed has none.
+fn merge_sources(
+    snap: &mut Snapshot,
+    results: Vec<(Option<String>, Resource, Listing<Source>)>,
+) -> Result<(), ClusterError> {
+    for (ns, res, result) in results {
+        match result {
+            Ok(listed) => {
+                snap.sources.extend(listed.items.into_iter().map(|mut s| {
+                    s.kind = res.kind.to_string();
+                    s
+                }));
+                snap.gaps.extend(listed.undecodable);
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) if e.is_forbidden() => {
+                snap.gaps.push(format!(
+                    "cannot list {}: {e}",
+                    Where {
+                        plural: res.plural,
+                        namespace: ns.as_deref()
+                    }
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -162,10 +162,7 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     let mut chains = vec![];
     for component in components(&nodes) {
         let (order, cycle) = topological(&component, &nodes);
-        let chain_stages: Vec<Stage> = order
-            .iter()
-            .filter_map(|k| stages.get(k).cloned())
-            .collect();
+        let chain_stages: Vec<Stage> = order.iter().filter_map(|k| stages.remove(k)).collect();
         let Some(first) = chain_stages.first() else {
             continue;
         };

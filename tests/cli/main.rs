@@ -222,20 +222,24 @@ async fn namespaces_names_and_constant_requests() {
             "billing/billing-deploy"
         ]
     );
-    let lists: Vec<String> = sb
+    let mut lists: Vec<String> = sb
         .requests()
         .iter()
         .filter(|r| r.verb == "list")
         .map(|r| format!("{} {}", r.resource, r.namespace))
         .collect();
+    lists.sort();
+    // Round one: the scope's Kustomizations, Jobs and usual sources at once;
+    // then infra's Kustomizations (a dependency) and its GitRepository.
     assert_eq!(
         lists,
         [
+            "gitrepositories billing",
+            "gitrepositories infra",
+            "jobs billing",
             "kustomizations billing",
             "kustomizations infra",
-            "jobs billing",
-            "gitrepositories billing",
-            "gitrepositories infra"
+            "ocirepositories billing",
         ],
         "one request per resource and namespace reached, none per object"
     );
@@ -274,12 +278,17 @@ async fn scale_needs_the_same_requests_as_one_app() {
         .into_iter()
         .filter(|r| !r.verb.is_empty())
         .collect();
+    let mut resources: Vec<&str> = lists.iter().map(|r| r.resource.as_str()).collect();
+    resources.sort();
     assert_eq!(
-        lists
-            .iter()
-            .map(|r| r.resource.as_str())
-            .collect::<Vec<_>>(),
-        ["kustomizations", "jobs", "gitrepositories"]
+        resources,
+        [
+            "gitrepositories",
+            "jobs",
+            "kustomizations",
+            "ocirepositories"
+        ],
+        "one round, as for one app"
     );
     assert!(lists.iter().all(|r| r.verb == "list" && r.code == 200));
 }
@@ -612,4 +621,60 @@ async fn runs_as_a_kubectl_plugin() {
     );
     let report: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(report["chains"][0]["state"], "failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_credentials_and_merged_kubeconfigs() {
+    let sb = sandbox("canonical").await;
+    let dir = home("exec");
+    let ca = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(sb.ca_pem().unwrap())
+    };
+    // An exec credential plugin, as EKS/GKE/AKS use: it prints the token.
+    let plugin = dir.join("credential-plugin");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\necho '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{}\"}}}}'\n",
+            sb.token()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let first = dir.join("first");
+    std::fs::write(
+        &first,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: sandbox\nclusters: [{{name: sb, cluster: {{server: '{}', certificate-authority-data: {ca}}}}}]\n\
+             users: [{{name: exec, user: {{exec: {{apiVersion: client.authentication.k8s.io/v1, command: '{}', interactiveMode: Never}}}}}}]\n\
+             contexts: [{{name: sandbox, context: {{cluster: sb, user: exec, namespace: apps}}}}]\n",
+            sb.url(),
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    // A second file that would point elsewhere: the first file's values win.
+    let second = dir.join("second");
+    std::fs::write(
+        &second,
+        "apiVersion: v1\nkind: Config\ncurrent-context: elsewhere\nclusters: [{name: sb, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+         users: [{name: exec, user: {token: wrong}}]\ncontexts: [{name: elsewhere, context: {cluster: sb, user: exec, namespace: other}}]\n",
+    )
+    .unwrap();
+    let merged = std::env::join_paths([&first, &second]).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["status", "-o", "name"])
+        .env("KUBECONFIG", &merged)
+        .env("HOME", &dir)
+        .kill_on_drop(true);
+    let r = run(cmd).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.lines().count(),
+        3,
+        "the first file's context, namespace and exec user: {}",
+        r.stdout
+    );
 }
