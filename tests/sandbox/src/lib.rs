@@ -15,6 +15,7 @@
 
 pub mod apiserver;
 pub mod clock;
+pub mod controllers;
 pub mod discovery;
 pub mod errors;
 pub mod faults;
@@ -66,6 +67,10 @@ pub struct Options {
     pub bookmark_interval: Duration,
     /// Where to write the kubeconfig; a fresh temporary directory when `None`.
     pub kubeconfig_out: Option<PathBuf>,
+    /// Run the simulated controllers when the scenario has a simulation.
+    pub controllers: bool,
+    /// The controllers' delays (simulated time).
+    pub timing: controllers::Timing,
 }
 
 impl Default for Options {
@@ -80,6 +85,8 @@ impl Default for Options {
             history: 10_000,
             bookmark_interval: Duration::from_secs(60),
             kubeconfig_out: None,
+            controllers: true,
+            timing: controllers::Timing::default(),
         }
     }
 }
@@ -158,7 +165,12 @@ impl Sandbox {
             bookmark_interval: options.bookmark_interval,
             requests: Mutex::new(vec![]),
             shutdown: stop_rx.clone(),
+            sim: std::sync::OnceLock::new(),
         });
+        if let (Some(simulation), true) = (scenario.simulation.take(), options.controllers) {
+            let sim = controllers::Sim::start(shared.clone(), simulation, options.timing.clone());
+            let _ = shared.sim.set(sim);
+        }
         for f in &scenario.faults {
             shared.add_fault(f.clone());
         }
@@ -224,6 +236,29 @@ impl Sandbox {
     /// Direct access to the API semantics and the store, as controllers use them.
     pub fn api(&self) -> &ApiServer {
         &self.shared.api
+    }
+
+    /// Commits a new image tag to a simulated repository; returns the new revision.
+    pub fn push(&self, namespace: &str, name: &str, image: &str) -> Result<String, String> {
+        self.shared
+            .sim
+            .get()
+            .ok_or("this scenario has no simulation")?
+            .push("GitRepository", namespace, name, image)
+    }
+
+    /// Repairs what a broken Job needed (its script's `broken`).
+    pub fn fix_job(&self, namespace: &str, name: &str) -> Result<(), String> {
+        self.shared
+            .sim
+            .get()
+            .ok_or("this scenario has no simulation")?
+            .fix_job(namespace, name)
+    }
+
+    /// The simulated time now.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.shared.api.clock.now()
     }
 
     pub fn add_fault(&self, fault: Fault) {

@@ -31,6 +31,70 @@ struct Spec {
     pod_logs: Vec<PodLog>,
     #[serde(default)]
     faults: Vec<Fault>,
+    #[serde(default)]
+    simulation: Option<Simulation>,
+}
+
+/// What the simulated controllers need beyond the objects: the content of the
+/// sources (manifests per path) and how each Job's pods behave.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Simulation {
+    #[serde(default)]
+    pub repositories: Vec<Repository>,
+    #[serde(default)]
+    pub jobs: Vec<JobScript>,
+}
+
+/// A source's content at its current revision: the manifests of each path.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Repository {
+    #[serde(default = "git_repository_kind")]
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// The head revision; defaults to the source object's artifact revision.
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// Path (as in a Kustomization's `spec.path`) → objects.
+    pub manifests: std::collections::BTreeMap<String, Vec<Value>>,
+}
+
+fn git_repository_kind() -> String {
+    "GitRepository".into()
+}
+
+/// How the pods of a Job behave, matched by namespace and name.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobScript {
+    pub namespace: String,
+    pub name: String,
+    /// Simulated seconds a pod runs.
+    #[serde(default = "twenty")]
+    pub run_seconds: f64,
+    /// Outcome of each attempt (`succeed` or `fail`); the last one repeats.
+    #[serde(default = "succeed")]
+    pub outcomes: Vec<String>,
+    /// Every attempt fails while a container image matches this glob (a bad release).
+    #[serde(default)]
+    pub fail_when_image: Option<String>,
+    /// What each pod logs; a failing pod adds an error line.
+    #[serde(default)]
+    pub log: String,
+    /// Every attempt fails until the environment is fixed (`Sandbox::fix_job`,
+    /// `POST /sandbox/v1/fix`): a failure no manifest change can cure.
+    #[serde(default)]
+    pub broken: bool,
+}
+
+fn twenty() -> f64 {
+    20.0
+}
+
+fn succeed() -> Vec<String> {
+    vec!["succeed".into()]
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,6 +125,8 @@ pub struct Scenario {
     pub objects: Vec<Value>,
     pub pod_logs: Vec<PodLog>,
     pub faults: Vec<Fault>,
+    /// The simulated controllers' script; `None`: no controllers run.
+    pub simulation: Option<Simulation>,
 }
 
 const BUILTIN: &[(&str, &str)] = &[
@@ -83,6 +149,7 @@ impl Scenario {
             ],
             pod_logs: vec![],
             faults: vec![],
+            simulation: None,
         }
     }
 
@@ -141,6 +208,7 @@ impl Scenario {
             objects,
             pod_logs: file.spec.pod_logs,
             faults: file.spec.faults,
+            simulation: file.spec.simulation,
         })
     }
 
@@ -198,6 +266,7 @@ impl Scenario {
             objects,
             pod_logs: vec![],
             faults: vec![],
+            simulation: None,
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct Shared {
     pub bookmark_interval: Duration,
     pub requests: Mutex<Vec<RequestRecord>>,
     pub shutdown: watch::Receiver<bool>,
+    /// The simulated controllers, when the scenario has a simulation.
+    pub sim: std::sync::OnceLock<Arc<crate::controllers::Sim>>,
 }
 
 impl Shared {
@@ -1032,6 +1034,36 @@ async fn control_endpoint(
         }
         (Method::DELETE, "/sandbox/v1/faults") => {
             s.faults.clear();
+            Ok(json_response(200, &json!({})))
+        }
+        (Method::POST, "/sandbox/v1/push") => {
+            let body = read_body(req).await?;
+            let v: Value = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(format!("invalid push: {e}")))?;
+            let sim = s
+                .sim
+                .get()
+                .ok_or_else(|| ApiError::bad_request("this scenario has no simulation"))?;
+            let s_ = |k: &str| v[k].as_str().unwrap_or("").to_string();
+            let kind = v["kind"].as_str().unwrap_or("GitRepository").to_string();
+            let revision = sim
+                .push(&kind, &s_("namespace"), &s_("name"), &s_("image"))
+                .map_err(ApiError::bad_request)?;
+            Ok(json_response(201, &json!({ "revision": revision })))
+        }
+        (Method::POST, "/sandbox/v1/fix") => {
+            let body = read_body(req).await?;
+            let v: Value = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(format!("invalid fix: {e}")))?;
+            let sim = s
+                .sim
+                .get()
+                .ok_or_else(|| ApiError::bad_request("this scenario has no simulation"))?;
+            sim.fix_job(
+                v["namespace"].as_str().unwrap_or(""),
+                v["name"].as_str().unwrap_or(""),
+            )
+            .map_err(ApiError::bad_request)?;
             Ok(json_response(200, &json!({})))
         }
         (Method::POST, "/sandbox/v1/objects") => {
