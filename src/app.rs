@@ -6,12 +6,16 @@ use std::io::Write;
 use jiff::Timestamp;
 
 use crate::actions;
+use crate::actions::follow::Outcome;
 use crate::cluster::{Cluster, Scope};
 use crate::error::{AppError, Exit};
 use crate::model::analyze;
+use crate::model::{Selection, Snapshot};
 use crate::render::{self, Format, Styles, View};
 use crate::report::ChainReport;
-use crate::settings::{CommandSettings, Settings, StatusSettings};
+use crate::settings::{
+    CommandSettings, ReconcileSettings, RerunSettings, Settings, StatusSettings, WaitSettings,
+};
 
 /// Runs the command and returns its exit code; errors are written to `err` once.
 pub async fn run(settings: Settings, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
@@ -52,6 +56,9 @@ async fn execute(
 ) -> Result<Exit, AppError> {
     match &settings.command {
         CommandSettings::Status(s) => status(settings, s, out, err).await,
+        CommandSettings::Reconcile(r) => reconcile(settings, r, out, err).await,
+        CommandSettings::Rerun(r) => rerun(settings, r, out, err).await,
+        CommandSettings::Wait(w) => wait(settings, w, out, err).await,
     }
 }
 
@@ -119,6 +126,197 @@ async fn status(
         }
     }
     Ok(exit_for(&last))
+}
+
+/// The namespace a single-name command acts in.
+fn namespace_of(settings: &Settings, cluster: &Cluster) -> Result<String, AppError> {
+    match settings.namespaces.scope(cluster.default_namespace()) {
+        Scope::Namespace(ns) => Ok(ns),
+        Scope::All => Err(AppError::Usage(
+            "this command acts on one Kustomization: give its namespace with -n, not -A".into(),
+        )),
+    }
+}
+
+/// The final result on stdout (the chains of `names`), the failure's log tail
+/// on stderr, and the exit code.
+fn finish(
+    settings: &Settings,
+    format: Format,
+    snapshot: &Snapshot,
+    names: Vec<(String, String)>,
+    failed: bool,
+    out: &mut dyn Write,
+) -> Result<Exit, AppError> {
+    let report = analyze(
+        snapshot,
+        &Selection {
+            namespaces: None,
+            names,
+        },
+    );
+    let view = View {
+        styles: Styles {
+            color: settings.color,
+        },
+        now: Timestamp::now(),
+        width: settings.width,
+        no_headers: false,
+        all_namespaces: false,
+    };
+    let text = render::render(&report, format, &view)
+        .map_err(|e| AppError::Output(std::io::Error::other(e)))?;
+    out.write_all(text.as_bytes()).map_err(AppError::Output)?;
+    Ok(if failed { Exit::Unhealthy } else { Exit::Ok })
+}
+
+fn outcome(
+    settings: &Settings,
+    format: Format,
+    result: Outcome,
+    names: Vec<(String, String)>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Exit, AppError> {
+    match result {
+        Outcome::Done(snapshot) => finish(settings, format, &snapshot, names, false, out),
+        Outcome::Failed {
+            failure,
+            log_tail,
+            snapshot,
+        } => {
+            if let (Some(tail), Some((ns, job))) = (log_tail, &failure.job) {
+                writeln!(err, "  last lines of the log of Job {ns}/{job}:")
+                    .map_err(AppError::Output)?;
+                for line in tail.lines() {
+                    writeln!(err, "  │ {}", render::sanitize(line)).map_err(AppError::Output)?;
+                }
+            }
+            finish(settings, format, &snapshot, names, true, out)
+        }
+    }
+}
+
+async fn reconcile(
+    settings: &Settings,
+    r: &ReconcileSettings,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Exit, AppError> {
+    let cluster = Cluster::connect(&settings.kube).await?;
+    let namespace = namespace_of(settings, &cluster)?;
+    let req = actions::reconcile::Request {
+        namespace: &namespace,
+        name: &r.name,
+        with_source: r.with_source,
+        downstream: r.downstream,
+        no_wait: r.no_wait,
+    };
+    let names = vec![(namespace.clone(), r.name.clone())];
+    match actions::reconcile::reconcile(&cluster, &req, err).await? {
+        actions::reconcile::Reconciled::Requested(_) => Ok(Exit::Ok),
+        actions::reconcile::Reconciled::Followed(result) => {
+            outcome(settings, r.format, result, names, out, err)
+        }
+    }
+}
+
+async fn rerun(
+    settings: &Settings,
+    r: &RerunSettings,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Exit, AppError> {
+    use actions::rerun::{Rerun, Target};
+    let cluster = Cluster::connect(&settings.kube).await?;
+    let namespace = namespace_of(settings, &cluster)?;
+    let req = actions::rerun::Request {
+        namespace: &namespace,
+        name: &r.name,
+        jobs: &r.jobs,
+        downstream: r.downstream,
+        force: r.force,
+        dry_run: r.dry_run,
+        no_wait: r.no_wait,
+    };
+    let ask = r.confirm;
+    let mut confirm = |targets: &[Target]| -> bool {
+        if !ask || targets.is_empty() {
+            return true;
+        }
+        let list: Vec<String> = targets
+            .iter()
+            .map(|t| format!("job.batch/{} ({})", t.name, t.phase.as_str()))
+            .collect();
+        eprint!(
+            "Delete {} in {} and run again? [y/N] ",
+            list.join(", "),
+            namespace
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).is_ok()
+            && matches!(answer.trim(), "y" | "Y" | "yes")
+    };
+    let names = vec![(namespace.clone(), r.name.clone())];
+    match actions::rerun::rerun(&cluster, &req, &mut confirm, err).await? {
+        Rerun::Planned(targets) => {
+            for t in &targets {
+                writeln!(
+                    out,
+                    "job.batch/{} in {} (uid {}, {}) would be deleted",
+                    t.name,
+                    t.namespace,
+                    t.uid,
+                    t.phase.as_str()
+                )
+                .map_err(AppError::Output)?;
+            }
+            writeln!(out, "then kustomization {namespace}/{} would be asked to reconcile, so that Flux recreates them", r.name)
+                .map_err(AppError::Output)?;
+            Ok(Exit::Ok)
+        }
+        Rerun::Requested(_) => Ok(Exit::Ok),
+        Rerun::Followed(result) => outcome(settings, r.format, result, names, out, err),
+    }
+}
+
+async fn wait(
+    settings: &Settings,
+    w: &WaitSettings,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Exit, AppError> {
+    let cluster = Cluster::connect(&settings.kube).await?;
+    let scope = settings.namespaces.scope(cluster.default_namespace());
+    let req = actions::wait::Request {
+        names: &w.names,
+        all: w.all,
+        revision: w.revision.clone(),
+        nudge: w.nudge,
+    };
+    let result = actions::wait::wait(&cluster, &scope, &req, err).await?;
+    let names: Vec<(String, String)> = match &result {
+        Outcome::Done(s) | Outcome::Failed { snapshot: s, .. } => {
+            let selection = if w.all {
+                Selection {
+                    namespaces: match &scope {
+                        Scope::Namespace(ns) => Some(vec![ns.clone()]),
+                        Scope::All => None,
+                    },
+                    names: vec![],
+                }
+            } else {
+                actions::status::select(s, &scope, &w.names)?
+            };
+            analyze(s, &selection)
+                .chains
+                .iter()
+                .flat_map(|c| &c.stages)
+                .map(|st| (st.namespace.clone(), st.name.clone()))
+                .collect()
+        }
+    };
+    outcome(settings, w.format, result, names, out, err)
 }
 
 /// Writes one view. In watch mode machine formats are JSON Lines, and a

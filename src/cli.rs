@@ -86,6 +86,107 @@ pub enum Command {
   kubectl jobgate status -A -o json
   kubectl jobgate status -n apps --watch")]
     Status(StatusArgs),
+    /// Ask Flux to reconcile a Kustomization now, and wait until it has applied its source's revision.
+    ///
+    /// Sets reconcile.fluxcd.io/requestedAt (the source's too with --with-source), then
+    /// follows the stage from watches until Flux has handled the request and the stage
+    /// is ready on its source's revision. Fails fast when it fails (flux waits until its
+    /// timeout) and names the Job and its log. --downstream continues through the
+    /// dependents, asking each to reconcile as soon as its dependencies are ready.
+    #[command(after_help = "Examples:
+  kubectl jobgate reconcile app-pre-deploy -n apps
+  kubectl jobgate reconcile app-pre-deploy -n apps --with-source --downstream
+  kubectl jobgate reconcile app-deploy -n apps --no-wait")]
+    Reconcile(ReconcileArgs),
+    /// Re-run the Jobs of a Kustomization, safely.
+    ///
+    /// Deletes the Jobs in the Kustomization's inventory (only those, with a uid
+    /// precondition and Background propagation), waits until they are gone, asks Flux
+    /// to reconcile so it recreates them, and follows the new runs to completion. Refuses
+    /// a suspended Kustomization and a running Job (unless --force); asks for confirmation
+    /// on a terminal (unless --yes).
+    #[command(after_help = "Examples:
+  kubectl jobgate rerun app-pre-deploy -n apps
+  kubectl jobgate rerun app-pre-deploy -n apps --job db-migration --yes
+  kubectl jobgate rerun app-pre-deploy -n apps --dry-run
+  kubectl jobgate rerun app-pre-deploy -n apps --downstream")]
+    Rerun(RerunArgs),
+    /// Block until chains are ready on their source's revision; fail fast when a Job fails.
+    ///
+    /// Waits for the whole chain of each named Kustomization (upstream and downstream),
+    /// or for every chain with --all, from watches. Exits 0 when every stage is ready
+    /// and up to date with its source (or on --for revision=REV), 1 at once when a stage
+    /// or Job fails, 3 on --timeout. --nudge asks each stage to reconcile as soon as its
+    /// dependencies are ready, removing Flux's dependency poll from the critical path.
+    #[command(after_help = "Examples:
+  kubectl jobgate wait app-deploy -n apps --timeout 10m
+  kubectl jobgate wait --all -n apps --nudge
+  kubectl jobgate wait app-deploy -n apps --for revision=main@sha1:5a7c3e1f")]
+    Wait(WaitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The Kustomization.
+    pub name: String,
+    /// Reconcile its source first (GitRepository, OCIRepository, Bucket).
+    #[arg(long)]
+    pub with_source: bool,
+    /// Continue through the stages that depend on it.
+    #[arg(long)]
+    pub downstream: bool,
+    /// Request the reconcile and return.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Output format of the final result.
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<Output>,
+}
+
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// The Kustomization whose Jobs to re-run.
+    pub name: String,
+    /// Only these Jobs of its inventory (repeatable).
+    #[arg(long = "job", value_name = "JOB")]
+    pub jobs: Vec<String>,
+    /// Continue through the stages that depend on it.
+    #[arg(long)]
+    pub downstream: bool,
+    /// Delete Jobs that are still running.
+    #[arg(long)]
+    pub force: bool,
+    /// Say what would be deleted, and do nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Delete and request the reconcile, then return.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Output format of the final result.
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<Output>,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Wait for the chains containing these Kustomizations.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Wait for every chain in the namespace (-A: in all namespaces).
+    #[arg(long)]
+    pub all: bool,
+    /// What to wait for: healthy (ready and up to date with the source), or revision=REV.
+    #[arg(long = "for", value_name = "CONDITION", default_value = "healthy")]
+    pub for_: String,
+    /// Ask each stage to reconcile as soon as its dependencies are ready.
+    #[arg(long)]
+    pub nudge: bool,
+    /// Output format of the final result.
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<Output>,
 }
 
 #[derive(Debug, Args)]

@@ -43,6 +43,12 @@ pub enum AppError {
     UnknownNames(Vec<UnknownName>),
     #[error("{0}")]
     Usage(String),
+    /// The command declined to act (suspended, running Job, not confirmed...).
+    #[error("{0}")]
+    Refused(String),
+    /// Stopped after changing something: the message says what and how to recover.
+    #[error("{0}")]
+    Partial(String),
     #[error("timed out after {}: the command did not finish within --timeout; raise it, or look at what it was waiting for with `kubectl jobgate status`", crate::settings::format_duration(*.0))]
     Timeout(Duration),
     #[error("interrupted")]
@@ -85,7 +91,10 @@ impl AppError {
             AppError::Cluster(_)
             | AppError::UnknownNames(_)
             | AppError::Usage(_)
+            | AppError::Refused(_)
             | AppError::Output(_) => Exit::Usage,
+            // Something changed in the cluster before it stopped.
+            AppError::Partial(_) => Exit::Unhealthy,
             AppError::Timeout(_) => Exit::Timeout,
             AppError::Interrupted => Exit::Interrupted,
         }

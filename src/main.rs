@@ -23,6 +23,7 @@ fn main() -> ExitCode {
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let env = Environment {
         stdout_is_terminal,
+        stdin_is_terminal: std::io::stdin().is_terminal(),
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         dumb_terminal: std::env::var("TERM").is_ok_and(|t| t == "dumb"),
         // comfy-table asks the terminal (through crossterm, already in its tree).

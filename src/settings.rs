@@ -11,6 +11,7 @@ use crate::render::Format;
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
     pub stdout_is_terminal: bool,
+    pub stdin_is_terminal: bool,
     pub no_color: bool,
     pub dumb_terminal: bool,
     /// The terminal's width, when stdout is a terminal.
@@ -51,6 +52,53 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub enum CommandSettings {
     Status(StatusSettings),
+    Reconcile(ReconcileSettings),
+    Rerun(RerunSettings),
+    Wait(WaitSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct ReconcileSettings {
+    pub name: String,
+    pub with_source: bool,
+    pub downstream: bool,
+    pub no_wait: bool,
+    pub format: Format,
+}
+
+#[derive(Debug, Clone)]
+pub struct RerunSettings {
+    pub name: String,
+    pub jobs: Vec<String>,
+    pub downstream: bool,
+    pub force: bool,
+    pub dry_run: bool,
+    /// Ask before deleting (on a terminal, without --yes).
+    pub confirm: bool,
+    pub no_wait: bool,
+    pub format: Format,
+}
+
+#[derive(Debug, Clone)]
+pub struct WaitSettings {
+    pub names: Vec<String>,
+    pub all: bool,
+    /// `--for revision=REV`; `None`: healthy (the source's revision).
+    pub revision: Option<String>,
+    pub nudge: bool,
+    pub format: Format,
+}
+
+fn format_of(output: Option<cli::Output>) -> Format {
+    match output {
+        None => Format::Table,
+        Some(cli::Output::Wide) => Format::Wide,
+        Some(cli::Output::Tree) => Format::Tree,
+        Some(cli::Output::Json) => Format::Json,
+        Some(cli::Output::Yaml) => Format::Yaml,
+        Some(cli::Output::Mermaid) => Format::Mermaid,
+        Some(cli::Output::Name) => Format::Name,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -140,21 +188,47 @@ impl Settings {
             (false, None) => Namespaces::FromContext,
         };
         let command = match cli.command {
-            Command::Status(s) => {
-                let format = match s.output {
-                    None => Format::Table,
-                    Some(cli::Output::Wide) => Format::Wide,
-                    Some(cli::Output::Tree) => Format::Tree,
-                    Some(cli::Output::Json) => Format::Json,
-                    Some(cli::Output::Yaml) => Format::Yaml,
-                    Some(cli::Output::Mermaid) => Format::Mermaid,
-                    Some(cli::Output::Name) => Format::Name,
+            Command::Status(s) => CommandSettings::Status(StatusSettings {
+                names: s.names,
+                format: format_of(s.output),
+                no_headers: s.no_headers,
+                watch: s.watch,
+            }),
+            Command::Reconcile(r) => CommandSettings::Reconcile(ReconcileSettings {
+                name: r.name,
+                with_source: r.with_source,
+                downstream: r.downstream,
+                no_wait: r.no_wait,
+                format: format_of(r.output),
+            }),
+            Command::Rerun(r) => CommandSettings::Rerun(RerunSettings {
+                name: r.name,
+                jobs: r.jobs,
+                downstream: r.downstream,
+                force: r.force,
+                dry_run: r.dry_run,
+                confirm: env.stdin_is_terminal && !r.yes,
+                no_wait: r.no_wait,
+                format: format_of(r.output),
+            }),
+            Command::Wait(w) => {
+                let revision = match w.for_.as_str() {
+                    "healthy" => None,
+                    other => match other.strip_prefix("revision=") {
+                        Some(rev) if !rev.is_empty() => Some(rev.to_string()),
+                        _ => {
+                            return Err(format!(
+                                "--for {other:?}: use healthy or revision=REVISION"
+                            ));
+                        }
+                    },
                 };
-                CommandSettings::Status(StatusSettings {
-                    names: s.names,
-                    format,
-                    no_headers: s.no_headers,
-                    watch: s.watch,
+                CommandSettings::Wait(WaitSettings {
+                    names: w.names,
+                    all: w.all,
+                    revision,
+                    nudge: w.nudge,
+                    format: format_of(w.output),
                 })
             }
         };

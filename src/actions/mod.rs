@@ -1,4 +1,8 @@
-//! One module per verb. Actions read through the cluster layer and return
-//! reports; they never print.
+//! One module per verb. Actions read and write through the cluster layer and
+//! return outcomes; they print only narration, to the writer they are given.
 
+pub mod follow;
+pub mod reconcile;
+pub mod rerun;
 pub mod status;
+pub mod wait;

@@ -7,10 +7,12 @@ mod connect;
 mod error;
 mod list;
 mod watch;
+mod write;
 
 pub use connect::KubeOptions;
 pub use error::ClusterError;
 pub use watch::Watch;
+pub use write::{Deletion, FIELD_MANAGER};
 
 use std::time::Instant;
 

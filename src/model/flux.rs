@@ -184,6 +184,8 @@ pub struct SourceSpec {
 pub struct SourceStatus {
     #[serde(default)]
     pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub last_handled_reconcile_at: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub conditions: Vec<Condition>,
     #[serde(default)]

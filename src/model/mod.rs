@@ -4,6 +4,7 @@
 
 pub mod chains;
 pub mod flux;
+pub mod progress;
 
 pub use chains::{Selection, analyze, stage_state, suggest};
 pub use flux::{Job, Kustomization, Snapshot, Source};

@@ -1,0 +1,168 @@
+//! Following stages to a goal from watches (never a polling loop): every
+//! snapshot the watch delivers is checked with the model's progress
+//! predicates; one narration line per change goes to stderr; with `nudge`, a
+//! blocked stage is asked to reconcile the moment its dependencies are done,
+//! instead of waiting for Flux's dependency poll. No deadline here: the
+//! caller's `--timeout` bounds the whole command.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use crate::cluster::{Cluster, Scope};
+use crate::error::AppError;
+use crate::model::Snapshot;
+use crate::model::progress::{Failure, Goal, Progress, dependencies_done, progress};
+use crate::render::{sanitize, short_revision};
+use crate::report::StageState;
+
+/// A stage to follow and what it must reach.
+#[derive(Debug, Clone)]
+pub struct Followed {
+    pub namespace: String,
+    pub name: String,
+    pub goal: Goal,
+    pub nudged: bool,
+}
+
+impl Followed {
+    pub fn new(namespace: &str, name: &str, goal: Goal) -> Self {
+        Followed {
+            namespace: namespace.into(),
+            name: name.into(),
+            goal,
+            nudged: false,
+        }
+    }
+
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+pub enum Outcome {
+    Done(Snapshot),
+    Failed {
+        failure: Failure,
+        log_tail: Option<String>,
+        snapshot: Snapshot,
+    },
+}
+
+fn narrate(err: &mut dyn Write, line: &str) -> Result<(), AppError> {
+    writeln!(err, "{}", sanitize(line)).map_err(AppError::Output)
+}
+
+/// Follows `stages` from `first` until all are done or one fails.
+pub async fn follow(
+    cluster: &Cluster,
+    scope: &Scope,
+    first: Snapshot,
+    mut stages: Vec<Followed>,
+    nudge: bool,
+    err: &mut dyn Write,
+) -> Result<Outcome, AppError> {
+    let mut watch = cluster.watch(scope, &first);
+    let mut said: HashMap<String, String> = HashMap::new();
+    let mut snapshot = first;
+    loop {
+        let mut all_done = true;
+        let goals: Vec<(String, String, Goal)> = stages
+            .iter()
+            .map(|s| (s.namespace.clone(), s.name.clone(), s.goal.clone()))
+            .collect();
+        let goal_of = |ns: &str, name: &str| {
+            goals
+                .iter()
+                .find(|(n, m, _)| n == ns && m == name)
+                .map(|(_, _, g)| g.clone())
+                .unwrap_or_default()
+        };
+        for stage in stages.iter_mut() {
+            let key = stage.key();
+            let p = progress(&snapshot, &stage.namespace, &stage.name, &stage.goal);
+            let line = match &p {
+                Progress::Done { revision } => {
+                    format!("✔ {key}: ready at {}", short_revision(revision))
+                }
+                Progress::Waiting { state, why } => format!("◎ {key}: {}: {why}", state.as_str()),
+                Progress::Failed(f) => match &f.job {
+                    Some((ns, job)) => format!(
+                        "✗ {key}: Job {ns}/{job} failed: {}: {}",
+                        f.reason, f.message
+                    ),
+                    None => format!("✗ {key}: {}: {}", f.reason, f.message),
+                },
+            };
+            if said.get(&key) != Some(&line) {
+                narrate(err, &line)?;
+                said.insert(key.clone(), line);
+            }
+            match p {
+                Progress::Done { .. } => {}
+                Progress::Failed(failure) => {
+                    let log_tail = match &failure.job {
+                        Some((ns, job)) => cluster.job_log_tail(ns, job, 10).await,
+                        None => None,
+                    };
+                    return Ok(Outcome::Failed {
+                        failure,
+                        log_tail,
+                        snapshot,
+                    });
+                }
+                Progress::Waiting { state, .. } => {
+                    all_done = false;
+                    let wake = nudge
+                        && !stage.nudged
+                        && state == StageState::Blocked
+                        && dependencies_done(&snapshot, &stage.namespace, &stage.name, goal_of);
+                    if wake {
+                        let token = cluster
+                            .request_reconcile(&stage.namespace, &stage.name)
+                            .await?;
+                        narrate(
+                            err,
+                            &format!(
+                                "► {key}: dependencies ready, reconcile requested (no dependency poll)"
+                            ),
+                        )?;
+                        stage.goal.token = Some(token);
+                        stage.nudged = true;
+                    }
+                }
+            }
+        }
+        if all_done {
+            return Ok(Outcome::Done(snapshot));
+        }
+        snapshot = match watch.next().await {
+            Some(s) => s,
+            None => {
+                return Err(AppError::Usage(
+                    "the watch on the cluster ended unexpectedly".into(),
+                ));
+            }
+        };
+    }
+}
+
+/// Waits until `done` holds for a snapshot (for deletions and source requests).
+pub async fn until(
+    cluster: &Cluster,
+    scope: &Scope,
+    first: Snapshot,
+    done: impl Fn(&Snapshot) -> bool,
+) -> Result<Snapshot, AppError> {
+    if done(&first) {
+        return Ok(first);
+    }
+    let mut watch = cluster.watch(scope, &first);
+    while let Some(s) = watch.next().await {
+        if done(&s) {
+            return Ok(s);
+        }
+    }
+    Err(AppError::Usage(
+        "the watch on the cluster ended unexpectedly".into(),
+    ))
+}

@@ -1,0 +1,124 @@
+//! `reconcile NAME`: ask Flux to reconcile (the source first with
+//! `--with-source`), then follow the stage — and with `--downstream` its
+//! dependents, nudged as their dependencies become ready — to the source's
+//! revision, failing fast.
+
+use std::io::Write;
+
+use super::follow::{Followed, Outcome, follow, until};
+use crate::cluster::{Cluster, Scope};
+use crate::error::AppError;
+use crate::model::Snapshot;
+use crate::model::progress::{Goal, downstream};
+
+pub struct Request<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub with_source: bool,
+    pub downstream: bool,
+    pub no_wait: bool,
+}
+
+pub enum Reconciled {
+    /// `--no-wait`: requested, not followed.
+    Requested(Snapshot),
+    Followed(Outcome),
+}
+
+/// The named Kustomization, or an error naming the closest ones.
+pub fn find<'a>(
+    snap: &'a Snapshot,
+    ns: &str,
+    name: &str,
+) -> Result<&'a crate::model::Kustomization, AppError> {
+    snap.kustomizations
+        .iter()
+        .find(|k| k.metadata.namespace == ns && k.metadata.name == name)
+        .ok_or_else(|| {
+            let scope = Scope::Namespace(ns.to_string());
+            match super::status::select(snap, &scope, &[name.to_string()]) {
+                Err(e) => e,
+                Ok(_) => AppError::Usage(format!(
+                    "Kustomization \"{name}\" not found in namespace \"{ns}\""
+                )),
+            }
+        })
+}
+
+pub async fn reconcile(
+    cluster: &Cluster,
+    req: &Request<'_>,
+    err: &mut dyn Write,
+) -> Result<Reconciled, AppError> {
+    let scope = Scope::Namespace(req.namespace.to_string());
+    let snap = cluster.snapshot(&scope).await?;
+    let ks = find(&snap, req.namespace, req.name)?;
+    let key = format!("{}/{}", req.namespace, req.name);
+    if ks.spec.suspend {
+        return Err(AppError::Refused(format!(
+            "{key} is suspended: Flux ignores reconcile requests while it is. Resume it first with `flux resume kustomization {} -n {}`",
+            req.name, req.namespace
+        )));
+    }
+    let mut snap = snap.clone();
+    if req.with_source {
+        let (kind, sns, sname) = ks.source_key();
+        match cluster.request_source(&kind, &sns, &sname).await? {
+            Some(token) => {
+                writeln!(err, "► {kind}/{sns}/{sname}: reconcile requested")
+                    .map_err(AppError::Output)?;
+                snap = until(cluster, &scope, snap, |s| {
+                    s.sources.iter().any(|src| {
+                        src.kind == kind
+                            && src.metadata.namespace == sns
+                            && src.metadata.name == sname
+                            && src.status.last_handled_reconcile_at.as_ref() == Some(&token)
+                    })
+                })
+                .await?;
+                let revision = snap
+                    .sources
+                    .iter()
+                    .find(|src| {
+                        src.kind == kind
+                            && src.metadata.namespace == sns
+                            && src.metadata.name == sname
+                    })
+                    .and_then(|s| s.revision())
+                    .unwrap_or("no artifact");
+                writeln!(
+                    err,
+                    "✔ {kind}/{sns}/{sname}: fetched {}",
+                    crate::render::short_revision(revision)
+                )
+                .map_err(AppError::Output)?;
+            }
+            None => writeln!(
+                err,
+                "◎ source kind {kind} is not one jobgate can reconcile; reconciling {key} only"
+            )
+            .map_err(AppError::Output)?,
+        }
+    }
+    let token = cluster.request_reconcile(req.namespace, req.name).await?;
+    writeln!(err, "► {key}: reconcile requested").map_err(AppError::Output)?;
+    if req.no_wait {
+        return Ok(Reconciled::Requested(snap));
+    }
+    let mut stages = vec![Followed::new(
+        req.namespace,
+        req.name,
+        Goal {
+            token: Some(token),
+            ..Goal::default()
+        },
+    )];
+    if req.downstream {
+        for (ns, name) in downstream(&snap, req.namespace, req.name) {
+            stages.push(Followed::new(&ns, &name, Goal::default()));
+        }
+    }
+    Ok(Reconciled::Followed(
+        follow(cluster, &scope, snap, stages, req.downstream, err).await?,
+    ))
+}

@@ -1,0 +1,223 @@
+//! `rerun NAME`: re-run the Jobs of a Kustomization. Only Jobs in its
+//! inventory, never anything else; each deleted with a uid precondition and
+//! Background propagation; the reconcile requested only once they are gone
+//! (so Flux cannot see the old Job); then the new runs followed to completion.
+//! Every step is narrated; a failure after a deletion says what state the
+//! cluster is in and the one command that recovers.
+
+use std::io::Write;
+
+use super::follow::{Followed, Outcome, follow, until};
+use super::reconcile::find;
+use crate::cluster::{Cluster, Deletion, Scope};
+use crate::error::AppError;
+use crate::model::Snapshot;
+use crate::model::progress::{Goal, downstream};
+use crate::report::JobPhase;
+
+pub struct Request<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub jobs: &'a [String],
+    pub downstream: bool,
+    pub force: bool,
+    pub dry_run: bool,
+    pub no_wait: bool,
+}
+
+/// A Job chosen for re-running.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub phase: JobPhase,
+}
+
+pub enum Rerun {
+    /// `--dry-run`: what would be deleted.
+    Planned(Vec<Target>),
+    /// `--no-wait`: deleted and requested, not followed.
+    Requested(Snapshot),
+    Followed(Outcome),
+}
+
+/// The Jobs a rerun would delete, checked: from the inventory only, existing,
+/// not running unless forced.
+pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError> {
+    let ks = find(snap, req.namespace, req.name)?;
+    let key = format!("{}/{}", req.namespace, req.name);
+    if ks.spec.suspend {
+        return Err(AppError::Refused(format!(
+            "{key} is suspended: Flux would not recreate its Jobs. Resume it first with `flux resume kustomization {} -n {}`",
+            req.name, req.namespace
+        )));
+    }
+    let inventory = ks.inventory_jobs();
+    if inventory.is_empty() {
+        return Err(AppError::Refused(format!(
+            "{key} has no Jobs in its inventory: nothing to re-run"
+        )));
+    }
+    for wanted in req.jobs {
+        if !inventory.iter().any(|r| r.name == *wanted) {
+            let names: Vec<String> = inventory.iter().map(|r| r.name.clone()).collect();
+            return Err(AppError::Refused(format!(
+                "Job \"{wanted}\" is not in the inventory of {key}; its Jobs are: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    let mut targets = vec![];
+    for r in inventory
+        .iter()
+        .filter(|r| req.jobs.is_empty() || req.jobs.contains(&r.name))
+    {
+        let Some(job) = snap
+            .jobs
+            .iter()
+            .find(|j| j.metadata.namespace == r.namespace && j.metadata.name == r.name)
+        else {
+            // Gone already (TTL, or deleted): the reconcile recreates it.
+            continue;
+        };
+        let phase = job.phase().0;
+        if matches!(phase, JobPhase::Running | JobPhase::Pending) && !req.force {
+            return Err(AppError::Refused(format!(
+                "Job {}/{} is still {} ({} active): wait for it, or pass --force to delete it anyway",
+                r.namespace,
+                r.name,
+                phase.as_str().to_lowercase(),
+                job.status.active
+            )));
+        }
+        targets.push(Target {
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+            uid: job.metadata.uid.clone(),
+            phase,
+        });
+    }
+    Ok(targets)
+}
+
+fn say(err: &mut dyn Write, line: &str) -> Result<(), AppError> {
+    writeln!(err, "{line}").map_err(AppError::Output)
+}
+
+pub async fn rerun(
+    cluster: &Cluster,
+    req: &Request<'_>,
+    confirm: &mut dyn FnMut(&[Target]) -> bool,
+    err: &mut dyn Write,
+) -> Result<Rerun, AppError> {
+    let scope = Scope::Namespace(req.namespace.to_string());
+    let snap = cluster.snapshot(&scope).await?;
+    let targets = plan(&snap, req)?;
+    if req.dry_run {
+        return Ok(Rerun::Planned(targets));
+    }
+    if !confirm(&targets) {
+        return Err(AppError::Refused(
+            "not confirmed: nothing was deleted".into(),
+        ));
+    }
+    let key = format!("{}/{}", req.namespace, req.name);
+    let recover = format!(
+        "kubectl jobgate reconcile {} -n {}",
+        req.name, req.namespace
+    );
+    let mut deleted: Vec<Target> = vec![];
+    let state = |deleted: &[Target]| -> String {
+        if deleted.is_empty() {
+            "nothing was deleted".to_string()
+        } else {
+            let names: Vec<String> = deleted
+                .iter()
+                .map(|t| format!("{}/{}", t.namespace, t.name))
+                .collect();
+            format!(
+                "deleted: {}; Flux recreates them at the next reconcile of {key}, now with `{recover}`",
+                names.join(", ")
+            )
+        }
+    };
+    for t in &targets {
+        match cluster.delete_job(&t.namespace, &t.name, &t.uid).await {
+            Ok(Deletion::Deleted) => say(
+                err,
+                &format!(
+                    "✔ deleted job.batch/{} in {} (uid {})",
+                    t.name, t.namespace, t.uid
+                ),
+            )?,
+            Ok(Deletion::AlreadyGone) => say(
+                err,
+                &format!("◎ job.batch/{} in {} was already gone", t.name, t.namespace),
+            )?,
+            Ok(Deletion::Replaced) => {
+                return Err(AppError::Partial(format!(
+                    "Job {}/{} changed while jobgate was deleting (another run replaced it), so it was left alone; {}",
+                    t.namespace,
+                    t.name,
+                    state(&deleted)
+                )));
+            }
+            Err(e) => {
+                return Err(AppError::Partial(format!(
+                    "cannot delete Job {}/{}: {e}; {}",
+                    t.namespace,
+                    t.name,
+                    state(&deleted)
+                )));
+            }
+        }
+        deleted.push(t.clone());
+    }
+    // Flux must not see the old Jobs: wait until they are gone (or replaced).
+    let snap = until(cluster, &scope, snap, |s| {
+        deleted.iter().all(|t| {
+            !s.jobs.iter().any(|j| {
+                j.metadata.namespace == t.namespace
+                    && j.metadata.name == t.name
+                    && j.metadata.uid == t.uid
+            })
+        })
+    })
+    .await
+    .map_err(|e| AppError::Partial(format!("{e}; {}", state(&deleted))))?;
+    let token = cluster
+        .request_reconcile(req.namespace, req.name)
+        .await
+        .map_err(|e| {
+            AppError::Partial(format!(
+                "cannot request the reconcile: {e}; {}",
+                state(&deleted)
+            ))
+        })?;
+    say(err, &format!("► {key}: reconcile requested"))?;
+    if req.no_wait {
+        return Ok(Rerun::Requested(snap));
+    }
+    let replaced = targets
+        .iter()
+        .map(|t| (t.namespace.clone(), t.name.clone(), t.uid.clone()))
+        .collect();
+    let mut stages = vec![Followed::new(
+        req.namespace,
+        req.name,
+        Goal {
+            token: Some(token),
+            replaced_jobs: replaced,
+            ..Goal::default()
+        },
+    )];
+    if req.downstream {
+        for (ns, name) in downstream(&snap, req.namespace, req.name) {
+            stages.push(Followed::new(&ns, &name, Goal::default()));
+        }
+    }
+    Ok(Rerun::Followed(
+        follow(cluster, &scope, snap, stages, req.downstream, err).await?,
+    ))
+}

@@ -1,0 +1,60 @@
+//! `wait [NAME...] [--all]`: block until the named chains (each whole chain,
+//! upstream and downstream) are ready on their source's revision (or
+//! `--for revision=REV`), from watches; fail fast on a failed stage or Job.
+
+use std::io::Write;
+
+use super::follow::{Followed, Outcome, follow};
+use crate::cluster::{Cluster, Scope};
+use crate::error::AppError;
+use crate::model::progress::Goal;
+use crate::model::{Selection, analyze};
+
+pub struct Request<'a> {
+    pub names: &'a [String],
+    pub all: bool,
+    pub revision: Option<String>,
+    pub nudge: bool,
+}
+
+pub async fn wait(
+    cluster: &Cluster,
+    scope: &Scope,
+    req: &Request<'_>,
+    err: &mut dyn Write,
+) -> Result<Outcome, AppError> {
+    if req.names.is_empty() && !req.all {
+        return Err(AppError::Usage(
+            "name the Kustomizations whose chains to wait for, or pass --all".into(),
+        ));
+    }
+    let snap = cluster.snapshot(scope).await?;
+    let selection = if req.all {
+        Selection {
+            namespaces: match scope {
+                Scope::Namespace(ns) => Some(vec![ns.clone()]),
+                Scope::All => None,
+            },
+            names: vec![],
+        }
+    } else {
+        super::status::select(&snap, scope, req.names)?
+    };
+    let report = analyze(&snap, &selection);
+    let goal = Goal {
+        revision: req.revision.clone(),
+        ..Goal::default()
+    };
+    let stages: Vec<Followed> = report
+        .chains
+        .iter()
+        .flat_map(|c| &c.stages)
+        .filter(|s| s.state != crate::report::StageState::Missing)
+        .map(|s| Followed::new(&s.namespace, &s.name, goal.clone()))
+        .collect();
+    if stages.is_empty() {
+        writeln!(err, "No Flux Kustomizations to wait for.").map_err(AppError::Output)?;
+        return Ok(Outcome::Done(snap));
+    }
+    follow(cluster, scope, snap, stages, req.nudge, err).await
+}

@@ -1,0 +1,118 @@
+//! The only writes jobgate makes: a reconcile request (an annotation, by merge
+//! patch, as field manager `jobgate` — never a `kubectl…` name, whose fields
+//! Flux strips), and the deletion of a Job (uid precondition, Background
+//! propagation so its Pods go too). Plus reading a failed Job's log tail.
+
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions,
+};
+
+use super::list::{JOBS, KUSTOMIZATIONS, Resource, SOURCES};
+use super::{Cluster, ClusterError};
+
+pub const FIELD_MANAGER: &str = "jobgate";
+const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+
+/// What a Job deletion did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    /// It was gone already.
+    AlreadyGone,
+    /// Something else now has that name (the uid differs): nothing was deleted.
+    Replaced,
+}
+
+fn api_resource(r: Resource) -> ApiResource {
+    ApiResource {
+        group: r.group.into(),
+        version: r.version.into(),
+        api_version: format!("{}/{}", r.group, r.version),
+        kind: r.kind.into(),
+        plural: r.plural.into(),
+    }
+}
+
+impl Cluster {
+    async fn request(&self, res: Resource, ns: &str, name: &str) -> Result<String, ClusterError> {
+        let token = jiff::Timestamp::now().to_string();
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), ns, &api_resource(res));
+        let patch = serde_json::json!({ "metadata": { "annotations": { REQUESTED_AT: token } } });
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        api.patch(name, &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| ClusterError::from_kube(e, &self.server))?;
+        Ok(token)
+    }
+
+    /// Asks Flux to reconcile a Kustomization now; returns the request's token.
+    pub async fn request_reconcile(&self, ns: &str, name: &str) -> Result<String, ClusterError> {
+        self.request(KUSTOMIZATIONS, ns, name).await
+    }
+
+    /// Asks source-controller to fetch a source now; `None` for a kind jobgate does not know.
+    pub async fn request_source(
+        &self,
+        kind: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<String>, ClusterError> {
+        match SOURCES.iter().find(|r| r.kind == kind) {
+            Some(r) => self.request(*r, ns, name).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes one Job, only if it is still the one with `uid`.
+    pub async fn delete_job(
+        &self,
+        ns: &str,
+        name: &str,
+        uid: &str,
+    ) -> Result<Deletion, ClusterError> {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), ns, &api_resource(JOBS));
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(uid.to_string()),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match api.delete(name, &params).await {
+            Ok(_) => Ok(Deletion::Deleted),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(Deletion::AlreadyGone),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(Deletion::Replaced),
+            Err(e) => Err(ClusterError::from_kube(e, &self.server)),
+        }
+    }
+
+    /// The last lines of the newest pod of a Job; `None` when there is no pod or log.
+    pub async fn job_log_tail(&self, ns: &str, job: &str, lines: i64) -> Option<String> {
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), ns);
+        let mut list = pods
+            .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
+            .await
+            .ok()?
+            .items;
+        list.sort_by(|a, b| {
+            a.metadata
+                .creation_timestamp
+                .cmp(&b.metadata.creation_timestamp)
+                .then(a.metadata.name.cmp(&b.metadata.name))
+        });
+        let newest = list.last()?.metadata.name.clone()?;
+        let params = kube::api::LogParams {
+            tail_lines: Some(lines),
+            ..Default::default()
+        };
+        pods.logs(&newest, &params)
+            .await
+            .ok()
+            .filter(|l| !l.trim().is_empty())
+    }
+}

@@ -1,0 +1,354 @@
+//! Where a followed stage stands against a goal: done, waiting (and on what),
+//! or failed (and why). Pure predicates over a snapshot, in the manner of
+//! kube-runtime's `wait::conditions`, used by `reconcile`, `rerun` and `wait`.
+
+use super::chains::stage_state;
+use super::flux::{Kustomization, Snapshot, condition};
+use crate::report::{JobPhase, StageState};
+
+/// What a stage must reach.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Goal {
+    /// A `requestedAt` token the controller must have handled first.
+    pub token: Option<String>,
+    /// A revision to reach (exact, or a prefix such as `main@sha1:5a7c3e1f`);
+    /// `None`: the source's current revision.
+    pub revision: Option<String>,
+    /// Jobs that must have been replaced by new runs (`namespace`, `name`, old uid).
+    pub replaced_jobs: Vec<(String, String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    Done { revision: String },
+    Waiting { state: StageState, why: String },
+    Failed(Failure),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub stage: String,
+    /// `namespace/name` of the failed Job, if one failed.
+    pub job: Option<(String, String)>,
+    pub reason: String,
+    pub message: String,
+}
+
+fn find<'a>(snap: &'a Snapshot, ns: &str, name: &str) -> Option<&'a Kustomization> {
+    snap.kustomizations
+        .iter()
+        .find(|k| k.metadata.namespace == ns && k.metadata.name == name)
+}
+
+pub fn source_revision<'a>(snap: &'a Snapshot, ks: &Kustomization) -> Option<&'a str> {
+    let (kind, ns, name) = ks.source_key();
+    snap.sources
+        .iter()
+        .find(|s| s.kind == kind && s.metadata.namespace == ns && s.metadata.name == name)
+        .and_then(|s| s.revision())
+}
+
+fn revision_matches(applied: Option<&str>, target: &str) -> bool {
+    applied.is_some_and(|a| a == target || a.starts_with(target))
+}
+
+/// The stage's progress towards `goal`.
+pub fn progress(snap: &Snapshot, ns: &str, name: &str, goal: &Goal) -> Progress {
+    let key = format!("{ns}/{name}");
+    let Some(ks) = find(snap, ns, name) else {
+        return Progress::Failed(Failure {
+            stage: key.clone(),
+            job: None,
+            reason: "NotFound".into(),
+            message: format!("Kustomization {key} does not exist (any more)"),
+        });
+    };
+    if ks.spec.suspend {
+        return Progress::Failed(Failure {
+            stage: key,
+            job: None,
+            reason: "Suspended".into(),
+            message: "the Kustomization is suspended: Flux will not reconcile it until it is resumed (flux resume kustomization)".into(),
+        });
+    }
+    let source = source_revision(snap, ks);
+    let target = goal.revision.as_deref().or(source);
+    let handled = goal
+        .token
+        .as_ref()
+        .is_none_or(|t| ks.status.last_handled_reconcile_at.as_ref() == Some(t));
+    if !handled {
+        return Progress::Waiting {
+            state: StageState::Progressing,
+            why: "waiting for Flux to pick up the reconcile request".into(),
+        };
+    }
+
+    // The stage's Jobs, from its inventory: a failed run fails the stage at once.
+    let mut jobs_done = true;
+    for r in ks.inventory_jobs() {
+        let job = snap
+            .jobs
+            .iter()
+            .find(|j| j.metadata.namespace == r.namespace && j.metadata.name == r.name);
+        let replaced = goal
+            .replaced_jobs
+            .iter()
+            .find(|(n, m, _)| *n == r.namespace && *m == r.name);
+        match job {
+            None => jobs_done = false,
+            Some(j) if replaced.is_some_and(|(_, _, old)| *old == j.metadata.uid) => {
+                jobs_done = false
+            }
+            Some(j) => match j.phase() {
+                (JobPhase::Failed, cond) => {
+                    // An old failed run only counts once Flux has attempted the target revision.
+                    let current_attempt = replaced.is_some()
+                        || goal.token.is_some()
+                        || target.is_some_and(|t| {
+                            revision_matches(ks.status.last_attempted_revision.as_deref(), t)
+                        });
+                    if current_attempt {
+                        return Progress::Failed(Failure {
+                            stage: key,
+                            job: Some((r.namespace.clone(), r.name.clone())),
+                            reason: cond
+                                .map(|c| c.reason.clone())
+                                .unwrap_or_else(|| "Failed".into()),
+                            message: cond.map(|c| c.message.clone()).unwrap_or_default(),
+                        });
+                    }
+                    jobs_done = false;
+                }
+                (JobPhase::Succeeded | JobPhase::Suspended, _) => {}
+                _ => jobs_done = false,
+            },
+        }
+    }
+
+    let state = stage_state(ks, source);
+    let ready = condition(&ks.status.conditions, "Ready");
+    let reason = ready.map(|c| c.reason.clone()).unwrap_or_default();
+    let message = ready.map(|c| c.message.clone()).unwrap_or_default();
+    match state {
+        StageState::Failed => {
+            let attempted_target = goal.token.is_some()
+                || target.is_some_and(|t| {
+                    revision_matches(ks.status.last_attempted_revision.as_deref(), t)
+                });
+            if attempted_target {
+                return Progress::Failed(Failure {
+                    stage: key,
+                    job: None,
+                    reason,
+                    message,
+                });
+            }
+            Progress::Waiting {
+                state,
+                why: message,
+            }
+        }
+        s if s.is_ready() => match target {
+            Some(t)
+                if revision_matches(ks.status.last_applied_revision.as_deref(), t) && jobs_done =>
+            {
+                Progress::Done {
+                    revision: ks.status.last_applied_revision.clone().unwrap_or_default(),
+                }
+            }
+            Some(t) if !revision_matches(ks.status.last_applied_revision.as_deref(), t) => {
+                Progress::Waiting {
+                    state,
+                    why: format!(
+                        "ready at {}, waiting for {t}",
+                        ks.status
+                            .last_applied_revision
+                            .as_deref()
+                            .unwrap_or("no revision")
+                    ),
+                }
+            }
+            Some(_) => Progress::Waiting {
+                state,
+                why: "waiting for its Jobs".into(),
+            },
+            None => Progress::Waiting {
+                state,
+                why: "waiting for its source to have an artifact".into(),
+            },
+        },
+        _ => Progress::Waiting {
+            state,
+            why: if message.is_empty() { reason } else { message },
+        },
+    }
+}
+
+/// Whether a blocked stage can be woken now: every dependency is done for `goal`.
+pub fn dependencies_done(
+    snap: &Snapshot,
+    ns: &str,
+    name: &str,
+    goal_of: impl Fn(&str, &str) -> Goal,
+) -> bool {
+    let Some(ks) = find(snap, ns, name) else {
+        return false;
+    };
+    ks.dependencies().iter().all(|(dns, dname)| {
+        matches!(
+            progress(snap, dns, dname, &goal_of(dns, dname)),
+            Progress::Done { .. }
+        )
+    })
+}
+
+/// The stage's dependents, transitively, in dependency order (for `--downstream`).
+pub fn downstream(snap: &Snapshot, ns: &str, name: &str) -> Vec<(String, String)> {
+    let mut order: Vec<(String, String)> = vec![];
+    let mut frontier = vec![(ns.to_string(), name.to_string())];
+    while let Some(current) = frontier.pop() {
+        for ks in &snap.kustomizations {
+            let key = (ks.metadata.namespace.clone(), ks.metadata.name.clone());
+            if ks.dependencies().contains(&current)
+                && !order.contains(&key)
+                && key != (ns.to_string(), name.to_string())
+            {
+                order.push(key.clone());
+                frontier.push(key);
+            }
+        }
+    }
+    // Dependencies first: a stage is placed once none of its dependencies is still unplaced.
+    let mut sorted: Vec<(String, String)> = vec![];
+    while !order.is_empty() {
+        let placeable: Vec<(String, String)> = order
+            .iter()
+            .filter(|k| {
+                find(snap, &k.0, &k.1)
+                    .map(|ks| ks.dependencies())
+                    .unwrap_or_default()
+                    .iter()
+                    .all(|d| !order.contains(d))
+            })
+            .cloned()
+            .collect();
+        if placeable.is_empty() {
+            // A cycle: the rest in the order found.
+            sorted.append(&mut order);
+            break;
+        }
+        order.retain(|k| !placeable.contains(k));
+        sorted.extend(placeable);
+    }
+    sorted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::snapshot_from_yaml;
+
+    const CANONICAL: &str = include_str!("../../tests/sandbox/scenarios/canonical.yaml");
+    const FAILED: &str = include_str!("../../tests/sandbox/scenarios/failed.yaml");
+
+    #[test]
+    fn a_healthy_stage_is_done_and_a_failed_one_fails_with_its_job() {
+        let snap = snapshot_from_yaml(CANONICAL).unwrap();
+        assert!(matches!(
+            progress(&snap, "apps", "app-pre-deploy", &Goal::default()),
+            Progress::Done { .. }
+        ));
+        let failed = snapshot_from_yaml(FAILED).unwrap();
+        match progress(&failed, "apps", "app-pre-deploy", &Goal::default()) {
+            Progress::Failed(f) => {
+                assert_eq!(f.job, Some(("apps".into(), "db-migration".into())));
+                assert_eq!(f.reason, "BackoffLimitExceeded");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            progress(&failed, "apps", "app-deploy", &Goal::default()),
+            Progress::Waiting {
+                state: StageState::Blocked,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_unhandled_token_means_waiting_whatever_the_stale_state() {
+        let failed = snapshot_from_yaml(FAILED).unwrap();
+        let goal = Goal {
+            token: Some("later".into()),
+            ..Goal::default()
+        };
+        assert!(matches!(
+            progress(&failed, "apps", "app-pre-deploy", &goal),
+            Progress::Waiting { .. }
+        ));
+        let canonical = snapshot_from_yaml(CANONICAL).unwrap();
+        assert!(
+            matches!(
+                progress(&canonical, "apps", "app-pre-deploy", &goal),
+                Progress::Waiting { .. }
+            ),
+            "a stale Ready is not done"
+        );
+    }
+
+    #[test]
+    fn replaced_jobs_must_have_new_uids() {
+        let snap = snapshot_from_yaml(CANONICAL).unwrap();
+        let uid = snap
+            .jobs
+            .iter()
+            .find(|j| j.metadata.name == "db-migration")
+            .unwrap()
+            .metadata
+            .uid
+            .clone();
+        let goal = Goal {
+            replaced_jobs: vec![("apps".into(), "db-migration".into(), uid)],
+            ..Goal::default()
+        };
+        assert!(matches!(
+            progress(&snap, "apps", "app-pre-deploy", &goal),
+            Progress::Waiting { .. }
+        ));
+    }
+
+    #[test]
+    fn revisions_match_by_prefix_and_downstream_is_ordered() {
+        let snap = snapshot_from_yaml(CANONICAL).unwrap();
+        let goal = Goal {
+            revision: Some("main@sha1:9f1e2d3c".into()),
+            ..Goal::default()
+        };
+        assert!(matches!(
+            progress(&snap, "apps", "app-deploy", &goal),
+            Progress::Done { .. }
+        ));
+        let other = Goal {
+            revision: Some("main@sha1:0000".into()),
+            ..Goal::default()
+        };
+        assert!(matches!(
+            progress(&snap, "apps", "app-deploy", &other),
+            Progress::Waiting { .. }
+        ));
+        assert_eq!(
+            downstream(&snap, "apps", "app-pre-deploy"),
+            [
+                ("apps".to_string(), "app-deploy".to_string()),
+                ("apps".to_string(), "app-post-deploy".to_string())
+            ]
+        );
+        assert!(dependencies_done(
+            &snap,
+            "apps",
+            "app-post-deploy",
+            |_, _| Goal::default()
+        ));
+    }
+}
