@@ -357,6 +357,25 @@ impl Kustomization {
     }
 }
 
+/// `main@sha1:9f1e2d3c4b5a...` → `main@sha1:9f1e2d3c`, as flux shortens revisions.
+pub fn short_revision(rev: &str) -> String {
+    for marker in ["sha1:", "sha256:", "blake3:"] {
+        if let Some(pos) = rev.find(marker) {
+            let start = pos + marker.len();
+            let end = (start + 8).min(rev.len());
+            return rev[..end].to_string();
+        }
+    }
+    // Flux v1beta2 revisions: `main/9f1e2d3c4b5a...`.
+    if let Some((branch, hash)) = rev.rsplit_once('/')
+        && hash.len() == 40
+        && hash.chars().all(|c| c.is_ascii_hexdigit())
+    {
+        return format!("{branch}/{}", &hash[..8]);
+    }
+    rev.to_string()
+}
+
 /// Everything read from the cluster for one view.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {

@@ -3,7 +3,7 @@
 //! kube-runtime's `wait::conditions`, used by `reconcile`, `rerun` and `wait`.
 
 use super::chains::stage_state;
-use super::flux::{Kustomization, Snapshot, condition};
+use super::flux::{Kustomization, Snapshot, condition, short_revision};
 use crate::report::{JobPhase, StageState};
 
 /// What a stage must reach.
@@ -158,15 +158,14 @@ pub fn progress(snap: &Snapshot, ns: &str, name: &str, goal: &Goal) -> Progress 
                 }
             }
             Some(t) if !revision_matches(ks.status.last_applied_revision.as_deref(), t) => {
+                let at = ks
+                    .status
+                    .last_applied_revision
+                    .as_deref()
+                    .map_or_else(|| "no revision".to_string(), short_revision);
                 Progress::Waiting {
                     state,
-                    why: format!(
-                        "ready at {}, waiting for {t}",
-                        ks.status
-                            .last_applied_revision
-                            .as_deref()
-                            .unwrap_or("no revision")
-                    ),
+                    why: format!("ready at {at}, waiting for {}", short_revision(t)),
                 }
             }
             Some(_) => Progress::Waiting {

@@ -97,24 +97,7 @@ pub fn sanitize(s: &str) -> String {
     out
 }
 
-/// `main@sha1:9f1e2d3c4b5a...` → `main@sha1:9f1e2d3c`, as flux shortens revisions.
-pub fn short_revision(rev: &str) -> String {
-    for marker in ["sha1:", "sha256:", "blake3:"] {
-        if let Some(pos) = rev.find(marker) {
-            let start = pos + marker.len();
-            let end = (start + 8).min(rev.len());
-            return rev[..end].to_string();
-        }
-    }
-    // Flux v1beta2 revisions: `main/9f1e2d3c4b5a...`.
-    if let Some((branch, hash)) = rev.rsplit_once('/')
-        && hash.len() == 40
-        && hash.chars().all(|c| c.is_ascii_hexdigit())
-    {
-        return format!("{branch}/{}", &hash[..8]);
-    }
-    rev.to_string()
-}
+pub use crate::model::flux::short_revision;
 
 /// kubectl's human duration (`45s`, `5m10s`, `3h`, `2d4h`, `97d`).
 pub fn human_duration(d: jiff::SignedDuration) -> String {

@@ -1,6 +1,9 @@
 //! Black-box tests: the built `kubectl-jobgate` binary against the sandbox over
 //! HTTPS with a generated kubeconfig, and through the real kubectl as a plugin.
-//! Every exit code of `status` is asserted here.
+//! Every exit code of `status` is asserted here; `actions` covers reconcile,
+//! rerun and wait against the simulated controllers.
+
+mod actions;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -296,44 +296,44 @@ impl Sim {
         let kind = self.sh.api.def(res).kind.clone();
         let now = self.sh.api.clock.rfc3339();
         let mut status = current.value["status"].clone();
-        if let Some(head) = self.repo_head(&kind, &key.0, &key.1) {
-            if status["artifact"]["revision"].as_str() != Some(head.as_str()) {
-                let sha = head.rsplit(':').next().unwrap_or("").to_string();
-                status["artifact"]["revision"] = json!(head);
-                status["artifact"]["lastUpdateTime"] = json!(now);
-                status["artifact"]["path"] = json!(format!(
-                    "{}/{}/{}/{sha}.tar.gz",
-                    kind.to_lowercase(),
-                    key.0,
-                    key.1
-                ));
-                let generation = current.value["metadata"]["generation"]
-                    .as_i64()
-                    .unwrap_or(1);
-                let mut conds: Vec<Value> =
-                    status["conditions"].as_array().cloned().unwrap_or_default();
-                let msg = format!("stored artifact for revision '{head}'");
-                set_condition(
-                    &mut conds,
-                    "Ready",
-                    "True",
-                    "Succeeded",
-                    &msg,
-                    generation,
-                    &now,
-                );
-                set_condition(
-                    &mut conds,
-                    "ArtifactInStorage",
-                    "True",
-                    "Succeeded",
-                    &msg,
-                    generation,
-                    &now,
-                );
-                status["conditions"] = json!(conds);
-                self.event(&current.value, "Normal", "NewArtifact", &msg, SC);
-            }
+        if let Some(head) = self.repo_head(&kind, &key.0, &key.1)
+            && status["artifact"]["revision"].as_str() != Some(head.as_str())
+        {
+            let sha = head.rsplit(':').next().unwrap_or("").to_string();
+            status["artifact"]["revision"] = json!(head);
+            status["artifact"]["lastUpdateTime"] = json!(now);
+            status["artifact"]["path"] = json!(format!(
+                "{}/{}/{}/{sha}.tar.gz",
+                kind.to_lowercase(),
+                key.0,
+                key.1
+            ));
+            let generation = current.value["metadata"]["generation"]
+                .as_i64()
+                .unwrap_or(1);
+            let mut conds: Vec<Value> =
+                status["conditions"].as_array().cloned().unwrap_or_default();
+            let msg = format!("stored artifact for revision '{head}'");
+            set_condition(
+                &mut conds,
+                "Ready",
+                "True",
+                "Succeeded",
+                &msg,
+                generation,
+                &now,
+            );
+            set_condition(
+                &mut conds,
+                "ArtifactInStorage",
+                "True",
+                "Succeeded",
+                &msg,
+                generation,
+                &now,
+            );
+            status["conditions"] = json!(conds);
+            self.event(&current.value, "Normal", "NewArtifact", &msg, SC);
         }
         if let Some(t) = token {
             status["lastHandledReconcileAt"] = json!(t);
@@ -578,7 +578,7 @@ impl Sim {
         let src_name = src_ref["name"].as_str().unwrap_or("").to_string();
         let source = api
             .registry
-            .find_kind(&format!("source.toolkit.fluxcd.io/v1"), &src_kind)
+            .find_kind("source.toolkit.fluxcd.io/v1", &src_kind)
             .and_then(|r| api.store.get(r, &src_ns, &src_name));
         let revision = source.as_ref().and_then(|s| {
             s.value["status"]["artifact"]["revision"]
@@ -832,26 +832,25 @@ impl Sim {
                 }
                 let id = old["id"].as_str().unwrap_or("");
                 let parts: Vec<&str> = id.splitn(2, '_').collect();
-                if let (Some(ns), Some(rest)) = (parts.first(), parts.get(1)) {
-                    if let Some((rest, kind)) = rest.rsplit_once('_') {
-                        if let Some((name, group)) = rest.rsplit_once('_') {
-                            let api_version = if group.is_empty() {
-                                old["v"].as_str().unwrap_or("v1").to_string()
-                            } else {
-                                format!("{group}/{}", old["v"].as_str().unwrap_or("v1"))
-                            };
-                            if let Some(res) = api.registry.find_kind(&api_version, kind) {
-                                let _ = api.delete(
-                                    res,
-                                    ns,
-                                    name,
-                                    &DeleteOptions {
-                                        propagation: Some(Propagation::Background),
-                                        ..Default::default()
-                                    },
-                                );
-                            }
-                        }
+                if let (Some(ns), Some(rest)) = (parts.first(), parts.get(1))
+                    && let Some((rest, kind)) = rest.rsplit_once('_')
+                    && let Some((name, group)) = rest.rsplit_once('_')
+                {
+                    let api_version = if group.is_empty() {
+                        old["v"].as_str().unwrap_or("v1").to_string()
+                    } else {
+                        format!("{group}/{}", old["v"].as_str().unwrap_or("v1"))
+                    };
+                    if let Some(res) = api.registry.find_kind(&api_version, kind) {
+                        let _ = api.delete(
+                            res,
+                            ns,
+                            name,
+                            &DeleteOptions {
+                                propagation: Some(Propagation::Background),
+                                ..Default::default()
+                            },
+                        );
                     }
                 }
             }

@@ -858,6 +858,7 @@ async fn watches_resume_expire_and_translate_selectors() {
         Scenario::builtin("canonical").unwrap(),
         Options {
             bookmark_interval: Duration::from_millis(100),
+            controllers: false,
             ..Options::default()
         },
     )

@@ -57,10 +57,16 @@ pub async fn client_for(sandbox: &Sandbox, retry: bool) -> kube::Client {
     kube::Client::try_from(config).expect("a client builds from the kubeconfig")
 }
 
+/// A sandbox without its simulated controllers: these tests are about the
+/// API server alone (with controllers, Flux would act on what they write).
 pub async fn start(scenario: &str) -> Harness {
+    let options = Options {
+        controllers: false,
+        ..Options::default()
+    };
     start_with(
         Scenario::builtin(scenario).expect("a built-in scenario"),
-        Options::default(),
+        options,
     )
     .await
 }

@@ -1,0 +1,612 @@
+//! `reconcile`, `rerun` and `wait` against the sandbox with its simulated Flux
+//! controllers, time sped up. Elapsed time is asserted in simulated seconds
+//! (the sandbox's clock), never in wall-clock luck.
+
+use std::time::{Duration, Instant};
+
+use jobgate_sandbox::{Fault, Options, Sandbox, Scenario};
+use serde_json::{Value, json};
+
+use super::{BIN, STEP, command, jobgate, run};
+
+async fn live(name: &str, speed: f64) -> Sandbox {
+    Sandbox::start_with(
+        Scenario::builtin(name).unwrap(),
+        Options {
+            speed,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn ks(sb: &Sandbox, name: &str) -> Value {
+    let res = sb
+        .api()
+        .registry
+        .find("kustomize.toolkit.fluxcd.io", "v1", "kustomizations")
+        .unwrap();
+    sb.api().store.get(res, "apps", name).unwrap().value.clone()
+}
+
+fn job(sb: &Sandbox, name: &str) -> Option<Value> {
+    let res = sb.api().registry.find("batch", "v1", "jobs").unwrap();
+    sb.api()
+        .store
+        .get(res, "apps", name)
+        .map(|j| j.value.clone())
+}
+
+fn patch(sb: &Sandbox, group: &str, plural: &str, name: &str, body: Value, status: bool) {
+    let res = sb.api().registry.find(group, "v1", plural).unwrap();
+    let opts = jobgate_sandbox::apiserver::WriteOptions {
+        status,
+        manager: "test".into(),
+        ..Default::default()
+    };
+    sb.api()
+        .patch(
+            res,
+            "apps",
+            name,
+            jobgate_sandbox::patch::PatchType::Merge,
+            body.to_string().as_bytes(),
+            false,
+            &opts,
+        )
+        .unwrap();
+}
+
+fn deletes(sb: &Sandbox) -> Vec<String> {
+    sb.requests()
+        .into_iter()
+        .filter(|r| r.verb == "delete")
+        .map(|r| format!("{} {}/{}", r.resource, r.namespace, r.name))
+        .collect()
+}
+
+fn report(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not a report ({e}): {stdout}"))
+}
+
+fn states(report: &Value) -> Vec<String> {
+    report["chains"][0]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_rolls_a_new_revision_through_the_chain() {
+    let sb = live("canonical", 100.0).await;
+    let old_uid = job(&sb, "db-migration").unwrap()["metadata"]["uid"].clone();
+    let revision = sb
+        .push("apps", "my-app", "ghcr.io/org/my-app:v1.1.0")
+        .unwrap();
+    let r = jobgate(
+        &sb,
+        "roll",
+        &[
+            "reconcile",
+            "app-pre-deploy",
+            "--with-source",
+            "--downstream",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rep = report(&r.stdout);
+    assert_eq!(states(&rep), ["upToDate", "upToDate", "upToDate"]);
+    for stage in rep["chains"][0]["stages"].as_array().unwrap() {
+        assert_eq!(stage["revision"], revision.as_str());
+    }
+    let new = job(&sb, "db-migration").unwrap();
+    assert_ne!(
+        new["metadata"]["uid"], old_uid,
+        "force recreated the Job for its new image"
+    );
+    assert_eq!(
+        new["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/org/my-app:v1.1.0"
+    );
+    assert!(
+        r.stderr
+            .contains("► GitRepository/apps/my-app: reconcile requested"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("✔ apps/app-post-deploy: ready at"),
+        "{}",
+        r.stderr
+    );
+    // The request is written as field manager jobgate, never kubectl-*.
+    let managers: Vec<String> = ks(&sb, "app-pre-deploy")["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["manager"].as_str().unwrap().to_string())
+        .collect();
+    assert!(managers.contains(&"jobgate".to_string()), "{managers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_refuses_a_suspended_stage_and_can_just_request() {
+    let sb = live("canonical", 100.0).await;
+    patch(
+        &sb,
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "app-deploy",
+        json!({"spec": {"suspend": true}}),
+        false,
+    );
+    let r = jobgate(&sb, "suspended", &["reconcile", "app-deploy"]).await;
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with(
+            "error: apps/app-deploy is suspended: Flux ignores reconcile requests while it is."
+        ),
+        "{}",
+        r.stderr
+    );
+
+    let r = jobgate(
+        &sb,
+        "suspended",
+        &["reconcile", "app-pre-deploy", "--no-wait"],
+    )
+    .await;
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{}", r.stderr);
+    assert!(
+        ks(&sb, "app-pre-deploy")["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"]
+            .is_string()
+    );
+    let unknown = jobgate(&sb, "suspended", &["reconcile", "app-deplyo"]).await;
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("did you mean \"app-deploy\""),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_of_a_failing_stage_fails_fast() {
+    let sb = live("failed", 100.0).await;
+    let started = sb.now();
+    let r = jobgate(&sb, "failfast", &["reconcile", "app-pre-deploy"]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("✗ apps/app-pre-deploy: Job apps/db-migration failed: BackoffLimitExceeded"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("│ ERROR: relation \"users_v2\" does not exist"),
+        "the log tail: {}",
+        r.stderr
+    );
+    let took = sb.now().duration_since(started).as_secs();
+    assert!(
+        took < 60,
+        "failed after {took}s of simulated time; flux would wait for the 5m timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_replaces_only_the_inventory_job_and_follows_it() {
+    let sb = live("canonical", 100.0).await;
+    // A Job outside the inventory, that must never be touched.
+    let jobs = sb.api().registry.find("batch", "v1", "jobs").unwrap();
+    sb.api()
+        .create(jobs, Some("apps"), json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "unrelated"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}], "restartPolicy": "Never"}}}}), &Default::default())
+        .unwrap();
+    let old = job(&sb, "db-migration").unwrap()["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sb.clear_requests();
+
+    let dry = jobgate(&sb, "rerun", &["rerun", "app-pre-deploy", "--dry-run"]).await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout.starts_with(&format!(
+            "job.batch/db-migration in apps (uid {old}, Succeeded) would be deleted\n"
+        )),
+        "{}",
+        dry.stdout
+    );
+    assert!(deletes(&sb).is_empty(), "--dry-run deletes nothing");
+
+    let r = jobgate(
+        &sb,
+        "rerun",
+        &["rerun", "app-pre-deploy", "--yes", "-o", "json"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let new = job(&sb, "db-migration").unwrap();
+    assert_ne!(new["metadata"]["uid"].as_str().unwrap(), old);
+    assert_eq!(new["status"]["succeeded"], 1);
+    assert_eq!(
+        deletes(&sb),
+        ["jobs apps/db-migration"],
+        "only the inventory's Job"
+    );
+    assert!(job(&sb, "unrelated").is_some());
+    assert_eq!(
+        states(&report(&r.stdout)),
+        ["upToDate", "upToDate", "upToDate"]
+    );
+    assert!(r.stderr.starts_with(&format!("✔ deleted job.batch/db-migration in apps (uid {old})\n► apps/app-pre-deploy: reconcile requested\n")), "{}", r.stderr);
+
+    let bad = jobgate(
+        &sb,
+        "rerun",
+        &["rerun", "app-pre-deploy", "--job", "nope", "--yes"],
+    )
+    .await;
+    assert_eq!(bad.code, 2);
+    assert_eq!(
+        bad.stderr.trim(),
+        "error: Job \"nope\" is not in the inventory of apps/app-pre-deploy; its Jobs are: db-migration"
+    );
+    let none = jobgate(&sb, "rerun", &["rerun", "app-deploy", "--yes"]).await;
+    assert_eq!(
+        (none.code, none.stderr.trim()),
+        (
+            2,
+            "error: apps/app-deploy has no Jobs in its inventory: nothing to re-run"
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_refuses_a_running_job_unless_forced() {
+    let sb = live("canonical", 100.0).await;
+    patch(
+        &sb,
+        "batch",
+        "jobs",
+        "db-migration",
+        json!({"status": {"conditions": null, "active": 1, "completionTime": null}}),
+        true,
+    );
+    let r = jobgate(
+        &sb,
+        "running",
+        &["rerun", "app-pre-deploy", "--job", "db-migration", "--yes"],
+    )
+    .await;
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with(
+            "error: Job apps/db-migration is still running (1 active): wait for it, or pass --force"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(deletes(&sb).is_empty());
+    let forced = jobgate(
+        &sb,
+        "running",
+        &["rerun", "app-pre-deploy", "--force", "--yes", "--no-wait"],
+    )
+    .await;
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(deletes(&sb), ["jobs apps/db-migration"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_migration_is_recovered_by_rerun_after_the_fix() {
+    let sb = live("failed", 100.0).await;
+    sb.fix_job("apps", "db-migration").unwrap();
+    let r = jobgate(
+        &sb,
+        "recover",
+        &[
+            "rerun",
+            "app-pre-deploy",
+            "--downstream",
+            "--yes",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        states(&report(&r.stdout)),
+        ["upToDate", "upToDate", "upToDate"]
+    );
+    assert!(
+        r.stderr
+            .contains("► apps/app-deploy: dependencies ready, reconcile requested"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_exit_codes() {
+    let healthy = live("canonical", 100.0).await;
+    let ok = jobgate(&healthy, "wait", &["wait", "app-deploy"]).await;
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(
+        ok.stdout
+            .starts_with("CHAIN apps/app-pre-deploy  ✔ UpToDate"),
+        "{}",
+        ok.stdout
+    );
+    let usage = jobgate(&healthy, "wait", &["wait"]).await;
+    assert_eq!(
+        (usage.code, usage.stderr.trim()),
+        (
+            2,
+            "error: name the Kustomizations whose chains to wait for, or pass --all"
+        )
+    );
+    let never = jobgate(
+        &healthy,
+        "wait",
+        &[
+            "wait",
+            "--all",
+            "--for",
+            "revision=main@sha1:00000000",
+            "--timeout",
+            "1s",
+        ],
+    )
+    .await;
+    assert_eq!(never.code, 3, "{}", never.stderr);
+    assert!(
+        never
+            .stderr
+            .contains("ready at main@sha1:9f1e2d3c, waiting for main@sha1:00000000"),
+        "{}",
+        never.stderr
+    );
+
+    let failed = live("failed", 100.0).await;
+    let r = jobgate(&failed, "wait", &["wait", "app-post-deploy"]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("✗ apps/app-pre-deploy: Job apps/db-migration failed: BackoffLimitExceeded"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_fails_within_a_second_of_the_job_failing() {
+    let sb = live("failed", 1000.0).await;
+    // Re-run the broken migration by hand (as Flux would after a deletion), then wait.
+    let res = sb.api().registry.find("batch", "v1", "jobs").unwrap();
+    let uid = job(&sb, "db-migration").unwrap()["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let child = command(BIN, sb.kubeconfig(), "fastfail", &["wait", "app-deploy"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut changes = sb.api().store.subscribe();
+    sb.api()
+        .delete(
+            res,
+            "apps",
+            "db-migration",
+            &jobgate_sandbox::apiserver::DeleteOptions {
+                uid: Some(uid),
+                propagation: Some(jobgate_sandbox::apiserver::Propagation::Background),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    patch(
+        &sb,
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "app-pre-deploy",
+        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "by-test"}}}),
+        false,
+    );
+    // The instant the new Job is marked Failed.
+    let failed_at = tokio::time::timeout(STEP, async {
+        loop {
+            let c = changes.recv().await.unwrap();
+            let v = &c.object.value;
+            if v["kind"] == "Job"
+                && v["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Failed"))
+            {
+                return Instant::now();
+            }
+        }
+    })
+    .await
+    .expect("the new run fails");
+    let out = tokio::time::timeout(STEP, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let exited = Instant::now();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        exited.duration_since(failed_at) < Duration::from_secs(1),
+        "exited {:?} after the failure",
+        exited.duration_since(failed_at)
+    );
+}
+
+/// Starts a rollout the way a Git push does: a new commit, fetched by source-controller.
+fn push_and_fetch(sb: &Sandbox) -> String {
+    let revision = sb
+        .push("apps", "my-app", "ghcr.io/org/my-app:v1.1.0")
+        .unwrap();
+    patch(
+        sb,
+        "source.toolkit.fluxcd.io",
+        "gitrepositories",
+        "my-app",
+        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "push"}}}),
+        false,
+    );
+    revision
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nudge_removes_the_dependency_poll() {
+    let mut elapsed = vec![];
+    for nudge in [false, true] {
+        let sb = live("canonical", 100.0).await;
+        let start = sb.now();
+        let revision = push_and_fetch(&sb);
+        let mut args = vec!["wait", "app-post-deploy", "--for"];
+        let target = format!("revision={revision}");
+        args.push(&target);
+        if nudge {
+            args.push("--nudge");
+        }
+        let r = jobgate(&sb, "nudge", &args).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        elapsed.push(sb.now().duration_since(start).as_secs());
+    }
+    let (polled, nudged) = (elapsed[0], elapsed[1]);
+    // pre-deploy's Job runs ~21 s, the Deployment ~5 s, cache-refresh ~9 s: ~40 s of work.
+    assert!(
+        nudged < 50,
+        "with --nudge the chain took {nudged}s (simulated)"
+    );
+    assert!(
+        polled >= nudged + 20,
+        "without --nudge each dependent waits for its 30 s poll: {polled}s vs {nudged}s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_survives_cut_watches_and_410() {
+    let sb = live("canonical", 100.0).await;
+    sb.add_fault(Fault::CutWatch {
+        path: "*".into(),
+        after_events: Some(3),
+        after_seconds: None,
+        count: Some(6),
+    });
+    let revision = push_and_fetch(&sb);
+    let child = command(
+        BIN,
+        sb.kubeconfig(),
+        "cut",
+        &[
+            "wait",
+            "app-post-deploy",
+            "--nudge",
+            "--for",
+            &format!("revision={revision}"),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Expire the history mid-wait, so resuming watches meet 410 Gone and re-list.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sb.add_fault(Fault::Gone);
+    let out = tokio::time::timeout(STEP, child.wait_with_output())
+        .await
+        .expect("wait finished")
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_alone_drives_a_rollout() {
+    let sb = live("canonical", 100.0).await;
+    let revision = sb
+        .push("apps", "my-app", "ghcr.io/org/my-app:v1.1.0")
+        .unwrap();
+    let kubectl = |args: &[&str]| run(command("kubectl", sb.kubeconfig(), "kubectl-rollout", args));
+    let r = kubectl(&[
+        "annotate",
+        "gitrepository",
+        "my-app",
+        "--overwrite",
+        "reconcile.fluxcd.io/requestedAt=now",
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Flux wakes the chain on the new artifact; each stage waits for the one before.
+    let deadline = Instant::now() + STEP;
+    loop {
+        let r = kubectl(&[
+            "get",
+            "ks",
+            "app-post-deploy",
+            "-o",
+            "jsonpath={.status.lastAppliedRevision}",
+        ])
+        .await;
+        if r.stdout == revision {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rollout did not reach post-deploy"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let jobs = kubectl(&["get", "jobs", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.template.spec.containers[0].image} {end}"]).await;
+    // The commit retagged the app's image everywhere: both Jobs were recreated (force) with it.
+    assert_eq!(
+        jobs.stdout.trim(),
+        "cache-refresh=ghcr.io/org/my-app:v1.1.0 db-migration=ghcr.io/org/my-app:v1.1.0"
+    );
+    let events = kubectl(&[
+        "get",
+        "events",
+        "-o",
+        "jsonpath={range .items[*]}{.reason}/{.source.component} {end}",
+    ])
+    .await;
+    for expected in [
+        "NewArtifact/source-controller",
+        "ReconciliationSucceeded/kustomize-controller",
+        "SuccessfulCreate/job-controller",
+        "Completed/job-controller",
+    ] {
+        assert!(
+            events.stdout.contains(expected),
+            "{expected} in {}",
+            events.stdout
+        );
+    }
+    let ready = kubectl(&["get", "ks", "-o", "jsonpath={range .items[*]}{.metadata.name}:{.status.conditions[?(@.type==\"Ready\")].reason} {end}"]).await;
+    assert_eq!(
+        ready.stdout.trim(),
+        "app-deploy:ReconciliationSucceeded app-post-deploy:ReconciliationSucceeded app-pre-deploy:ReconciliationSucceeded"
+    );
+}
