@@ -177,11 +177,67 @@ pub fn progress(snap: &Snapshot, ns: &str, name: &str, goal: &Goal) -> Progress 
                 why: "waiting for its source to have an artifact".into(),
             },
         },
+        StageState::Blocked => match failed_upstream(snap, ks) {
+            // Waiting on a stage that has failed would wait forever: name the culprit.
+            Some(mut f) => {
+                f.message = format!("{key} is blocked by {}: {}", f.stage, f.message);
+                Progress::Failed(f)
+            }
+            None => Progress::Waiting {
+                state,
+                why: if message.is_empty() { reason } else { message },
+            },
+        },
         _ => Progress::Waiting {
             state,
             why: if message.is_empty() { reason } else { message },
         },
     }
+}
+
+/// The first failed stage upstream of `ks` (through blocked ones), with its failed Job.
+fn failed_upstream(snap: &Snapshot, ks: &Kustomization) -> Option<Failure> {
+    let mut seen = vec![(ks.metadata.namespace.clone(), ks.metadata.name.clone())];
+    let mut queue = ks.dependencies();
+    while let Some((ns, name)) = queue.pop() {
+        if seen.contains(&(ns.clone(), name.clone())) {
+            continue;
+        }
+        seen.push((ns.clone(), name.clone()));
+        let Some(dep) = find(snap, &ns, &name) else {
+            continue;
+        };
+        match stage_state(dep, source_revision(snap, dep)) {
+            StageState::Failed => {
+                let job = dep.inventory_jobs().into_iter().find_map(|r| {
+                    snap.jobs
+                        .iter()
+                        .find(|j| j.metadata.namespace == r.namespace && j.metadata.name == r.name)
+                        .filter(|j| j.phase().0 == JobPhase::Failed)
+                        .map(|j| (r, j.phase().1.cloned()))
+                });
+                let ready = condition(&dep.status.conditions, "Ready");
+                return Some(Failure {
+                    stage: format!("{ns}/{name}"),
+                    job: job
+                        .as_ref()
+                        .map(|(r, _)| (r.namespace.clone(), r.name.clone())),
+                    reason: job
+                        .as_ref()
+                        .and_then(|(_, c)| c.as_ref().map(|c| c.reason.clone()))
+                        .or_else(|| ready.map(|c| c.reason.clone()))
+                        .unwrap_or_else(|| "Failed".into()),
+                    message: job
+                        .and_then(|(_, c)| c.map(|c| c.message))
+                        .or_else(|| ready.map(|c| c.message.clone()))
+                        .unwrap_or_default(),
+                });
+            }
+            StageState::Blocked => queue.extend(dep.dependencies()),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Whether a blocked stage can be woken now: every dependency is done for `goal`.
@@ -266,13 +322,24 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            progress(&failed, "apps", "app-deploy", &Goal::default()),
-            Progress::Waiting {
-                state: StageState::Blocked,
-                ..
+        match progress(&failed, "apps", "app-post-deploy", &Goal::default()) {
+            Progress::Failed(f) => {
+                assert_eq!(
+                    (f.stage.as_str(), f.job.clone()),
+                    (
+                        "apps/app-pre-deploy",
+                        Some(("apps".into(), "db-migration".into()))
+                    )
+                );
+                assert!(
+                    f.message
+                        .starts_with("apps/app-post-deploy is blocked by apps/app-pre-deploy: "),
+                    "{}",
+                    f.message
+                );
             }
-        ));
+            other => panic!("the upstream culprit: {other:?}"),
+        }
     }
 
     #[test]

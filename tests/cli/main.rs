@@ -41,15 +41,34 @@ fn command(program: &str, kubeconfig: &Path, test: &str, args: &[&str]) -> Comma
     cmd
 }
 
+/// Runs a command to completion; if it hangs, fails the test showing what it had printed.
 async fn run(mut cmd: Command) -> Run {
-    let out = tokio::time::timeout(STEP, cmd.output())
-        .await
-        .expect("the command finished")
+    use tokio::io::AsyncReadExt;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("the command runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let finished = tokio::time::timeout(STEP, async {
+        let (a, b) = tokio::join!(out.read_to_end(&mut stdout), err.read_to_end(&mut stderr));
+        a.and(b).expect("the output is readable");
+        child.wait().await.expect("the command ends")
+    })
+    .await;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match finished {
+        Ok(status) => Run {
+            code: status.code().unwrap_or(-1),
+            stdout: text(&stdout),
+            stderr: text(&stderr),
+        },
+        Err(_) => panic!(
+            "the command hung; its stderr so far:\n{}\nstdout:\n{}",
+            text(&stderr),
+            text(&stdout)
+        ),
     }
 }
 

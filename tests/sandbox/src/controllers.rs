@@ -201,8 +201,11 @@ impl Sim {
         for ks in existing {
             sim.ensure_worker(key_of(&ks.value), false);
         }
+        // Subscribe now, not in the task: a change made before the task first
+        // runs must not be lost.
+        let changes = sh.api.store.subscribe();
         let s = sim.clone();
-        tokio::spawn(async move { s.dispatch().await });
+        tokio::spawn(async move { s.dispatch(changes).await });
         sim
     }
 
@@ -211,8 +214,7 @@ impl Sim {
     }
 
     /// Routes store changes to the controllers that care.
-    async fn dispatch(self: Arc<Self>) {
-        let mut changes = self.sh.api.store.subscribe();
+    async fn dispatch(self: Arc<Self>, mut changes: tokio::sync::broadcast::Receiver<Arc<crate::store::Change>>) {
         let mut shutdown = self.sh.shutdown.clone();
         loop {
             let change = tokio::select! {
