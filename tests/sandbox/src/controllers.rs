@@ -214,7 +214,10 @@ impl Sim {
     }
 
     /// Routes store changes to the controllers that care.
-    async fn dispatch(self: Arc<Self>, mut changes: tokio::sync::broadcast::Receiver<Arc<crate::store::Change>>) {
+    async fn dispatch(
+        self: Arc<Self>,
+        mut changes: tokio::sync::broadcast::Receiver<Arc<crate::store::Change>>,
+    ) {
         let mut shutdown = self.sh.shutdown.clone();
         loop {
             let change = tokio::select! {

@@ -52,6 +52,12 @@ struct Cli {
     /// Seconds between watch bookmarks.
     #[arg(long, default_value_t = 60)]
     bookmark_seconds: u64,
+    /// Do not run the simulated Flux, Job and Deployment controllers.
+    #[arg(long)]
+    no_controllers: bool,
+    /// kustomize-controller's --requeue-dependency, in simulated seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    requeue_dependency: u64,
     /// A command to run against the sandbox, with KUBECONFIG pointing at it.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -89,6 +95,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             (None, false) => None,
         },
         bookmark_interval: Duration::from_secs(cli.bookmark_seconds.max(1)),
+        controllers: !cli.no_controllers,
+        timing: jobgate_sandbox::controllers::Timing {
+            requeue_dependency: Duration::from_secs(cli.requeue_dependency),
+            ..Default::default()
+        },
         ..Options::default()
     };
     let sandbox = Sandbox::start_with(scenario, options).await?;
