@@ -2,11 +2,13 @@
 //! - `api`: the protocol, verb by verb, through kube's HTTP client over HTTPS;
 //! - `kubectl`: the real kubectl against the running sandbox;
 //! - `client`: kube-rs's typed API and runtime watcher;
+//! - `controllers`: the simulated controllers, observed through the API;
 //! - `binary`: the `jobgate-sandbox` executable (URL on stdout, kubeconfig, SIGTERM).
 
 mod api;
 mod binary;
 mod client;
+mod controllers;
 mod kubectl;
 
 use std::time::Duration;
