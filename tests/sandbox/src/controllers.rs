@@ -97,19 +97,18 @@ fn parse_duration(s: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(total))
 }
 
+/// Go's `time.Duration.String()`: `24.118406722s`, `1m0.5s`, `1h0m0s`.
 fn go_duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs >= 60.0 {
-        let total = d.as_secs();
-        let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
-        if h > 0 {
-            format!("{h}h{m}m{s}s")
-        } else {
-            format!("{m}m{s}s")
-        }
-    } else {
-        let s = format!("{secs:.9}");
-        format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
+    let total = d.as_secs();
+    let seconds = {
+        let s = format!("{}.{:09}", total % 60, d.subsec_nanos());
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    let (h, m) = (total / 3600, (total % 3600) / 60);
+    match (h, m) {
+        (0, 0) => format!("{seconds}s"),
+        (0, m) => format!("{m}m{seconds}s"),
+        (h, m) => format!("{h}h{m}m{seconds}s"),
     }
 }
 
@@ -1397,6 +1396,7 @@ mod tests {
         assert_eq!(go_duration(Duration::from_secs(300)), "5m0s");
         assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
         assert_eq!(go_duration(Duration::from_millis(24_500)), "24.5s");
+        assert_eq!(go_duration(Duration::from_millis(60_520)), "1m0.52s");
     }
 
     #[test]
