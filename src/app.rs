@@ -59,6 +59,12 @@ async fn execute(
         CommandSettings::Reconcile(r) => reconcile(settings, r, out, err).await,
         CommandSettings::Rerun(r) => rerun(settings, r, out, err).await,
         CommandSettings::Wait(w) => wait(settings, w, out, err).await,
+        CommandSettings::Completion(shell) => {
+            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "kubectl-jobgate", out);
+            Ok(Exit::Ok)
+        }
+        CommandSettings::Version(format) => version(*format, out),
     }
 }
 
@@ -126,6 +132,41 @@ async fn status(
         }
     }
     Ok(exit_for(&last))
+}
+
+/// `version`: this build and the APIs it speaks.
+fn version(format: Format, out: &mut dyn Write) -> Result<Exit, AppError> {
+    let apis = crate::cluster::SPOKEN_APIS;
+    let text = match format {
+        Format::Json | Format::Yaml => {
+            let v = serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "commit": env!("JOBGATE_GIT_COMMIT"),
+                "apis": apis.iter().map(|(gv, kinds)| serde_json::json!({"groupVersion": gv, "kinds": kinds})).collect::<Vec<_>>(),
+            });
+            let rendered = if format == Format::Json {
+                serde_json::to_string_pretty(&v)
+                    .map(|s| s + "\n")
+                    .map_err(|e| e.to_string())
+            } else {
+                serde_saphyr::to_string(&v).map_err(|e| e.to_string())
+            };
+            rendered.map_err(|e| AppError::Output(std::io::Error::other(e)))?
+        }
+        _ => {
+            let mut t = format!(
+                "kubectl-jobgate {} (commit {})\nSpeaks:\n",
+                env!("CARGO_PKG_VERSION"),
+                env!("JOBGATE_GIT_COMMIT")
+            );
+            for (gv, kinds) in apis {
+                t.push_str(&format!("  {gv}: {}\n", kinds.join(", ")));
+            }
+            t
+        }
+    };
+    out.write_all(text.as_bytes()).map_err(AppError::Output)?;
+    Ok(Exit::Ok)
 }
 
 /// The namespace a single-name command acts in.

@@ -5,14 +5,19 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const EXIT_CODES: &str = "\
-Exit codes:
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:
   0    success; every shown chain is healthy
-  1    a chain, stage or Job failed or is blocked
+  1    a chain, stage or Job failed or is blocked (reconcile, rerun, wait: it failed)
   2    usage or configuration error (bad flag, unknown name, missing CRD,
-       unreachable cluster, forbidden), or part of the view could not be read
+       unreachable cluster, forbidden, refused), or part of the view could not be read
   3    timed out (--timeout)
-  130  interrupted (Ctrl-C)";
+  130  interrupted (Ctrl-C)"
+    };
+}
+
+const EXIT_CODES: &str = exit_codes!();
 
 /// See, re-run and wait for the Job-gated Flux Kustomization chains of a cluster.
 #[derive(Debug, Parser)]
@@ -26,6 +31,7 @@ pub struct Cli {
 
 /// kubectl's connection flags, and the options every command shares.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long, global = true, value_name = "PATH")]
@@ -80,11 +86,13 @@ pub enum Command {
     /// dependsOn graph, and shows every chain of stages in dependency order:
     /// role, readiness, revision, whether it is up to date with its source, its
     /// Jobs, and for a blocked stage the upstream stage and Job at the root.
-    #[command(after_help = "Examples:
+    #[command(after_help = concat!("Examples:
   kubectl jobgate status -n apps
   kubectl jobgate status app-deploy -n apps -o tree
   kubectl jobgate status -A -o json
-  kubectl jobgate status -n apps --watch")]
+  kubectl jobgate status -n apps --watch
+
+", exit_codes!()))]
     Status(StatusArgs),
     /// Ask Flux to reconcile a Kustomization now, and wait until it has applied its source's revision.
     ///
@@ -93,10 +101,12 @@ pub enum Command {
     /// is ready on its source's revision. Fails fast when it fails (flux waits until its
     /// timeout) and names the Job and its log. --downstream continues through the
     /// dependents, asking each to reconcile as soon as its dependencies are ready.
-    #[command(after_help = "Examples:
+    #[command(after_help = concat!("Examples:
   kubectl jobgate reconcile app-pre-deploy -n apps
   kubectl jobgate reconcile app-pre-deploy -n apps --with-source --downstream
-  kubectl jobgate reconcile app-deploy -n apps --no-wait")]
+  kubectl jobgate reconcile app-deploy -n apps --no-wait
+
+", exit_codes!()))]
     Reconcile(ReconcileArgs),
     /// Re-run the Jobs of a Kustomization, safely.
     ///
@@ -105,11 +115,13 @@ pub enum Command {
     /// to reconcile so it recreates them, and follows the new runs to completion. Refuses
     /// a suspended Kustomization and a running Job (unless --force); asks for confirmation
     /// on a terminal (unless --yes).
-    #[command(after_help = "Examples:
+    #[command(after_help = concat!("Examples:
   kubectl jobgate rerun app-pre-deploy -n apps
   kubectl jobgate rerun app-pre-deploy -n apps --job db-migration --yes
   kubectl jobgate rerun app-pre-deploy -n apps --dry-run
-  kubectl jobgate rerun app-pre-deploy -n apps --downstream")]
+  kubectl jobgate rerun app-pre-deploy -n apps --downstream
+
+", exit_codes!()))]
     Rerun(RerunArgs),
     /// Block until chains are ready on their source's revision; fail fast when a Job fails.
     ///
@@ -118,11 +130,35 @@ pub enum Command {
     /// and up to date with its source (or on --for revision=REV), 1 at once when a stage
     /// or Job fails, 3 on --timeout. --nudge asks each stage to reconcile as soon as its
     /// dependencies are ready, removing Flux's dependency poll from the critical path.
-    #[command(after_help = "Examples:
+    #[command(after_help = concat!("Examples:
   kubectl jobgate wait app-deploy -n apps --timeout 10m
   kubectl jobgate wait --all -n apps --nudge
-  kubectl jobgate wait app-deploy -n apps --for revision=main@sha1:5a7c3e1f")]
+  kubectl jobgate wait app-deploy -n apps --for revision=main@sha1:5a7c3e1f
+
+", exit_codes!()))]
     Wait(WaitArgs),
+    /// Print the shell completion script for bash, zsh or fish.
+    ///
+    /// Completes subcommands and flags of `kubectl-jobgate`. For `kubectl jobgate <TAB>`,
+    /// kubectl (1.26 and later) asks the `kubectl_complete-jobgate` helper instead, which
+    /// also completes Kustomization names from the cluster: see the README.
+    #[command(after_help = "Examples:
+  source <(kubectl-jobgate completion bash)
+  kubectl-jobgate completion zsh > \"${fpath[1]}/_kubectl-jobgate\"
+  kubectl-jobgate completion fish > ~/.config/fish/completions/kubectl-jobgate.fish")]
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the version, the git commit, and the APIs jobgate speaks.
+    #[command(after_help = "Examples:
+  kubectl jobgate version
+  kubectl jobgate version -o json")]
+    Version {
+        /// Output format (json for machines).
+        #[arg(short, long, value_enum, value_name = "FORMAT")]
+        output: Option<Output>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -222,5 +258,26 @@ mod tests {
     #[test]
     fn verify_cli() {
         super::Cli::command().debug_assert();
+    }
+
+    /// `--help` of every command, at a fixed width.
+    #[test]
+    fn help_snapshots() {
+        let mut cmd = super::Cli::command().term_width(100);
+        cmd.build();
+        insta::assert_snapshot!("help", cmd.render_long_help().to_string());
+        for name in [
+            "status",
+            "reconcile",
+            "rerun",
+            "wait",
+            "completion",
+            "version",
+        ] {
+            let sub = cmd.find_subcommand_mut(name).expect("a subcommand");
+            let help = sub.render_long_help().to_string();
+            assert!(help.contains("Examples:"), "{name} has examples");
+            insta::assert_snapshot!(format!("help_{name}"), help);
+        }
     }
 }

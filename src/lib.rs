@@ -11,7 +11,8 @@
 //! - `render`: pure functions from a report (plus styles, time, width) to text;
 //! - `report`: the versioned machine-readable types every view renders;
 //! - `model`: pure Flux semantics (no async, no clock, no I/O);
-//! - `error`: typed errors and the exit codes they map to.
+//! - `error`: typed errors and the exit codes they map to;
+//! - `complete`: kubectl's plugin completion protocol (`__complete`).
 //!
 //! `model` and `render` never name `kube::` or `tokio::` (CI greps for it).
 
@@ -19,6 +20,7 @@ pub mod actions;
 pub mod app;
 pub mod cli;
 pub mod cluster;
+pub mod complete;
 pub mod error;
 pub mod model;
 pub mod render;

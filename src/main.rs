@@ -9,6 +9,11 @@ use kubectl_jobgate::error::Exit;
 use kubectl_jobgate::settings::{Environment, Settings};
 
 fn main() -> ExitCode {
+    // kubectl's completion protocol, before clap: the words must reach it as typed.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("__complete") {
+        return complete(&args[2..]);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -56,4 +61,17 @@ fn main() -> ExitCode {
     let exit = runtime.block_on(kubectl_jobgate::app::run(settings, &mut out, &mut err));
     let _ = err.flush();
     exit.into()
+}
+
+/// `kubectl-jobgate __complete ARGS... CURRENT`: candidates on stdout, always exit 0.
+fn complete(args: &[String]) -> ExitCode {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return ExitCode::SUCCESS;
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = runtime.block_on(kubectl_jobgate::complete::complete(args, &mut out));
+    ExitCode::SUCCESS
 }

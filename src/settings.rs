@@ -55,6 +55,8 @@ pub enum CommandSettings {
     Reconcile(ReconcileSettings),
     Rerun(RerunSettings),
     Wait(WaitSettings),
+    Completion(clap_complete::Shell),
+    Version(Format),
 }
 
 #[derive(Debug, Clone)]
@@ -231,6 +233,8 @@ impl Settings {
                     format: format_of(w.output),
                 })
             }
+            Command::Completion { shell } => CommandSettings::Completion(shell),
+            Command::Version { output } => CommandSettings::Version(format_of(output)),
         };
         Ok(Settings {
             kube: KubeOptions {

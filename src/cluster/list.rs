@@ -39,6 +39,12 @@ pub(crate) const JOBS: Resource = Resource {
     kind: "Job",
     plural: "jobs",
 };
+pub(crate) const NAMESPACES: Resource = Resource {
+    group: "",
+    version: "v1",
+    kind: "Namespace",
+    plural: "namespaces",
+};
 pub(crate) const SOURCES: [Resource; 3] = [
     Resource {
         group: "source.toolkit.fluxcd.io",
@@ -351,6 +357,22 @@ impl Cluster {
             merge_sources(&mut snap, sources)?;
         }
         Ok(snap)
+    }
+
+    /// Kustomization names in scope, `namespace/name` with `-A` (for completion).
+    pub async fn kustomization_names(&self, scope: &Scope) -> Result<Vec<String>, ClusterError> {
+        let ns = match scope {
+            Scope::Namespace(ns) => Some(ns.as_str()),
+            Scope::All => None,
+        };
+        let listed = self.list::<NameOnly>(KUSTOMIZATIONS, ns).await?;
+        Ok(listed.items.into_iter().map(|n| n.metadata.name).collect())
+    }
+
+    /// All namespace names (for completion).
+    pub async fn namespace_names(&self) -> Result<Vec<String>, ClusterError> {
+        let listed = self.list::<NameOnly>(NAMESPACES, None).await?;
+        Ok(listed.items.into_iter().map(|n| n.metadata.name).collect())
     }
 
     async fn jobs(&self, namespaces: Vec<Option<String>>) -> Vec<(Option<String>, Listing<Job>)> {

@@ -16,6 +16,17 @@ pub use write::{Deletion, FIELD_MANAGER};
 
 use std::time::Instant;
 
+/// The API versions and kinds jobgate reads and writes (for `version`).
+pub const SPOKEN_APIS: &[(&str, &[&str])] = &[
+    ("kustomize.toolkit.fluxcd.io/v1", &["Kustomization"]),
+    (
+        "source.toolkit.fluxcd.io/v1",
+        &["GitRepository", "OCIRepository", "Bucket"],
+    ),
+    ("batch/v1", &["Job"]),
+    ("v1", &["Pod (logs)"]),
+];
+
 /// Where to look.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
