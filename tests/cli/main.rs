@@ -1,9 +1,10 @@
 //! Black-box tests: the built `kubectl-jobgate` binary against the sandbox over
 //! HTTPS with a generated kubeconfig, and through the real kubectl as a plugin.
 //! Every exit code of `status` is asserted here; `actions` covers reconcile,
-//! rerun and wait against the simulated controllers.
+//! rerun and wait against the simulated controllers; `krew` the packaging.
 
 mod actions;
+mod krew;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -698,5 +699,72 @@ async fn exec_credentials_and_merged_kubeconfigs() {
         3,
         "the first file's context, namespace and exec user: {}",
         r.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_scripts_and_the_plugin_protocol() {
+    let sb = Sandbox::start(Scenario::builtin("multi-app").unwrap())
+        .await
+        .unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef kubectl-jobgate"),
+        ("fish", "complete -c kubectl-jobgate"),
+    ] {
+        let r = jobgate(&sb, "completion", &["completion", shell]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stdout.contains(marker) && r.stdout.contains("rerun"),
+            "{shell}: {}",
+            &r.stdout[..r.stdout.len().min(300)]
+        );
+    }
+    let subcommands = jobgate(&sb, "completion", &["__complete", "re"]).await;
+    assert_eq!(
+        subcommands.stdout,
+        "reconcile\tAsk Flux to reconcile a Kustomization now, and wait until it has applied its source's revision\nrerun\tRe-run the Jobs of a Kustomization, safely\n:4\n"
+    );
+    let flags = jobgate(&sb, "completion", &["__complete", "rerun", "--dr"]).await;
+    assert_eq!(
+        flags.stdout,
+        "--dry-run\tSay what would be deleted, and do nothing\n:4\n"
+    );
+    let names = jobgate(
+        &sb,
+        "completion",
+        &["__complete", "-n", "billing", "status", ""],
+    )
+    .await;
+    assert_eq!(names.stdout, "billing-deploy\nbilling-pre-deploy\n:4\n");
+    let default_ns = jobgate(&sb, "completion", &["__complete", "wait", "shop-"]).await;
+    assert_eq!(
+        default_ns.stdout, "shop-deploy\nshop-post-deploy\nshop-pre-deploy\n:4\n",
+        "the kubeconfig's namespace"
+    );
+    let namespaces = jobgate(
+        &sb,
+        "completion",
+        &["__complete", "status", "--namespace", "in"],
+    )
+    .await;
+    assert_eq!(namespaces.stdout, "infra\n:4\n");
+    let formats = jobgate(&sb, "completion", &["__complete", "status", "-o", "y"]).await;
+    assert_eq!(formats.stdout, "yaml\n:4\n");
+    // No cluster: no names, no error, still the directive.
+    let nowhere = run(command(
+        BIN,
+        &home("completion").join("missing"),
+        "completion",
+        &["__complete", "status", ""],
+    ))
+    .await;
+    assert_eq!(
+        (
+            nowhere.code,
+            nowhere.stdout.as_str(),
+            nowhere.stderr.as_str()
+        ),
+        (0, ":4\n", "")
     );
 }
