@@ -335,28 +335,7 @@ async fn wait(
         revision: w.revision.clone(),
         nudge: w.nudge,
     };
-    let result = actions::wait::wait(&cluster, &scope, &req, err).await?;
-    let names: Vec<(String, String)> = match &result {
-        Outcome::Done(s) | Outcome::Failed { snapshot: s, .. } => {
-            let selection = if w.all {
-                Selection {
-                    namespaces: match &scope {
-                        Scope::Namespace(ns) => Some(vec![ns.clone()]),
-                        Scope::All => None,
-                    },
-                    names: vec![],
-                }
-            } else {
-                actions::status::select(s, &scope, &w.names)?
-            };
-            analyze(s, &selection)
-                .chains
-                .iter()
-                .flat_map(|c| &c.stages)
-                .map(|st| (st.namespace.clone(), st.name.clone()))
-                .collect()
-        }
-    };
+    let (result, names) = actions::wait::wait(&cluster, &scope, &req, err).await?;
     outcome(settings, w.format, result, names, out, err)
 }
 

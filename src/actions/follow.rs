@@ -39,6 +39,24 @@ impl Followed {
     }
 }
 
+/// A stage to follow to `goal`, and with `downstream` its dependents after it
+/// (to the source's revision).
+pub fn with_dependents(
+    snap: &Snapshot,
+    ns: &str,
+    name: &str,
+    goal: Goal,
+    downstream: bool,
+) -> Vec<Followed> {
+    let mut stages = vec![Followed::new(ns, name, goal)];
+    if downstream {
+        for (dns, dname) in crate::model::progress::downstream(snap, ns, name) {
+            stages.push(Followed::new(&dns, &dname, Goal::default()));
+        }
+    }
+    stages
+}
+
 pub enum Outcome {
     Done(Snapshot),
     Failed {

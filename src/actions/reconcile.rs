@@ -5,11 +5,11 @@
 
 use std::io::Write;
 
-use super::follow::{Followed, Outcome, follow, until};
+use super::follow::{Outcome, follow, until, with_dependents};
 use crate::cluster::{Cluster, Scope};
 use crate::error::AppError;
 use crate::model::Snapshot;
-use crate::model::progress::{Goal, downstream};
+use crate::model::progress::Goal;
 
 pub struct Request<'a> {
     pub namespace: &'a str,
@@ -105,19 +105,16 @@ pub async fn reconcile(
     if req.no_wait {
         return Ok(Reconciled::Requested(snap));
     }
-    let mut stages = vec![Followed::new(
+    let stages = with_dependents(
+        &snap,
         req.namespace,
         req.name,
         Goal {
             token: Some(token),
             ..Goal::default()
         },
-    )];
-    if req.downstream {
-        for (ns, name) in downstream(&snap, req.namespace, req.name) {
-            stages.push(Followed::new(&ns, &name, Goal::default()));
-        }
-    }
+        req.downstream,
+    );
     Ok(Reconciled::Followed(
         follow(cluster, &scope, snap, stages, req.downstream, err).await?,
     ))

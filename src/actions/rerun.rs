@@ -7,12 +7,12 @@
 
 use std::io::Write;
 
-use super::follow::{Followed, Outcome, follow, until};
+use super::follow::{Outcome, follow, until, with_dependents};
 use super::reconcile::find;
 use crate::cluster::{Cluster, Deletion, Scope};
 use crate::error::AppError;
 use crate::model::Snapshot;
-use crate::model::progress::{Goal, downstream};
+use crate::model::progress::Goal;
 use crate::report::JobPhase;
 
 pub struct Request<'a> {
@@ -203,7 +203,8 @@ pub async fn rerun(
         .iter()
         .map(|t| (t.namespace.clone(), t.name.clone(), t.uid.clone()))
         .collect();
-    let mut stages = vec![Followed::new(
+    let stages = with_dependents(
+        &snap,
         req.namespace,
         req.name,
         Goal {
@@ -211,12 +212,8 @@ pub async fn rerun(
             replaced_jobs: replaced,
             ..Goal::default()
         },
-    )];
-    if req.downstream {
-        for (ns, name) in downstream(&snap, req.namespace, req.name) {
-            stages.push(Followed::new(&ns, &name, Goal::default()));
-        }
-    }
+        req.downstream,
+    );
     Ok(Rerun::Followed(
         follow(cluster, &scope, snap, stages, req.downstream, err).await?,
     ))

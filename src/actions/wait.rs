@@ -17,12 +17,13 @@ pub struct Request<'a> {
     pub nudge: bool,
 }
 
+/// Follows the chains; returns the outcome and the stages followed (`namespace`, `name`).
 pub async fn wait(
     cluster: &Cluster,
     scope: &Scope,
     req: &Request<'_>,
     err: &mut dyn Write,
-) -> Result<Outcome, AppError> {
+) -> Result<(Outcome, Vec<(String, String)>), AppError> {
     if req.names.is_empty() && !req.all {
         return Err(AppError::Usage(
             "name the Kustomizations whose chains to wait for, or pass --all".into(),
@@ -52,9 +53,16 @@ pub async fn wait(
         .filter(|s| s.state != crate::report::StageState::Missing)
         .map(|s| Followed::new(&s.namespace, &s.name, goal.clone()))
         .collect();
+    let keys: Vec<(String, String)> = stages
+        .iter()
+        .map(|s| (s.namespace.clone(), s.name.clone()))
+        .collect();
     if stages.is_empty() {
         writeln!(err, "No Flux Kustomizations to wait for.").map_err(AppError::Output)?;
-        return Ok(Outcome::Done(snap));
+        return Ok((Outcome::Done(snap), keys));
     }
-    follow(cluster, scope, snap, stages, req.nudge, err).await
+    Ok((
+        follow(cluster, scope, snap, stages, req.nudge, err).await?,
+        keys,
+    ))
 }

@@ -730,83 +730,12 @@ impl Sim {
                     format!("{ns}/")
                 }
             );
-            let existed = api.store.get(res, &ns, &name);
-            let body = obj.to_string();
-            let opts = WriteOptions {
-                manager: KC.into(),
-                ..Default::default()
-            };
-            match api.patch(
-                res,
-                &ns,
-                &name,
-                PatchType::Apply,
-                body.as_bytes(),
-                true,
-                &opts,
-            ) {
-                Ok(after) => {
-                    let verb = match &existed {
-                        None => "created",
-                        Some(before) if before.resource_version() != after.resource_version() => {
-                            "configured"
-                        }
-                        Some(_) => "unchanged",
-                    };
-                    if verb != "unchanged" {
-                        changes.push(format!("{what} {verb}"));
-                    }
-                }
-                Err(e) if e.code == 422 => {
-                    let forced = force_all
-                        || obj["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/force"]
-                            == "enabled";
-                    if !forced {
-                        let msg = format!("{what} dry-run failed ({}): {}", e.reason, e.message);
-                        return Some(self.finish_failed(
-                            key,
-                            &mut status,
-                            generation,
-                            "ReconciliationFailed",
-                            &msg,
-                            Some(&revision),
-                            interval,
-                        ));
-                    }
-                    // Recreate: delete, wait until gone, create.
-                    let _ = api.delete(
-                        res,
-                        &ns,
-                        &name,
-                        &DeleteOptions {
-                            propagation: Some(Propagation::Background),
-                            ..Default::default()
-                        },
-                    );
-                    if let Err(e) = api.patch(
-                        res,
-                        &ns,
-                        &name,
-                        PatchType::Apply,
-                        body.as_bytes(),
-                        true,
-                        &opts,
-                    ) {
-                        let msg = format!("{what} apply failed ({}): {}", e.reason, e.message);
-                        return Some(self.finish_failed(
-                            key,
-                            &mut status,
-                            generation,
-                            "ReconciliationFailed",
-                            &msg,
-                            Some(&revision),
-                            interval,
-                        ));
-                    }
-                    changes.push(format!("{what} created"));
-                }
-                Err(e) => {
-                    let msg = format!("{what} apply failed ({}): {}", e.reason, e.message);
+            let forced = force_all
+                || obj["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/force"] == "enabled";
+            match self.apply_object(res, &ns, &name, &what, &obj, forced) {
+                Ok(Some(change)) => changes.push(change),
+                Ok(None) => {}
+                Err(msg) => {
                     return Some(self.finish_failed(
                         key,
                         &mut status,
@@ -991,6 +920,69 @@ impl Sim {
             KC,
         );
         Some(interval)
+    }
+
+    /// Applies one object as kustomize-controller does (server-side apply,
+    /// forced ownership); a Job whose immutable template changed is deleted and
+    /// created again when `forced`, and is a dry-run failure otherwise.
+    /// Returns the change to report, if any, or the failure message.
+    fn apply_object(
+        &self,
+        res: ResourceId,
+        ns: &str,
+        name: &str,
+        what: &str,
+        obj: &Value,
+        forced: bool,
+    ) -> Result<Option<String>, String> {
+        let api = &self.sh.api;
+        let existed = api.store.get(res, ns, name);
+        let body = obj.to_string();
+        let opts = WriteOptions {
+            manager: KC.into(),
+            ..Default::default()
+        };
+        match api.patch(
+            res,
+            ns,
+            name,
+            PatchType::Apply,
+            body.as_bytes(),
+            true,
+            &opts,
+        ) {
+            Ok(after) => Ok(match &existed {
+                None => Some(format!("{what} created")),
+                Some(before) if before.resource_version() != after.resource_version() => {
+                    Some(format!("{what} configured"))
+                }
+                Some(_) => None,
+            }),
+            Err(e) if e.code == 422 && forced => {
+                // In the sandbox a Background deletion is complete when it returns.
+                let background = DeleteOptions {
+                    propagation: Some(Propagation::Background),
+                    ..Default::default()
+                };
+                let _ = api.delete(res, ns, name, &background);
+                api.patch(
+                    res,
+                    ns,
+                    name,
+                    PatchType::Apply,
+                    body.as_bytes(),
+                    true,
+                    &opts,
+                )
+                .map(|_| Some(format!("{what} created")))
+                .map_err(|e| format!("{what} apply failed ({}): {}", e.reason, e.message))
+            }
+            Err(e) if e.code == 422 => Err(format!(
+                "{what} dry-run failed ({}): {}",
+                e.reason, e.message
+            )),
+            Err(e) => Err(format!("{what} apply failed ({}): {}", e.reason, e.message)),
+        }
     }
 
     #[expect(
