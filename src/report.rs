@@ -194,6 +194,9 @@ pub struct Job {
     pub succeeded: i64,
     pub failed: i64,
     pub completions: Option<i64>,
+    /// For a failed Job: the last lines of its newest pod's log (`status` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_tail: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -3,7 +3,7 @@
 use crate::cluster::{Cluster, Scope};
 use crate::error::{AppError, UnknownName};
 use crate::model::{Selection, Snapshot, analyze, suggest};
-use crate::report::ChainReport;
+use crate::report::{ChainReport, JobPhase};
 
 /// What `status` read and what it shows.
 pub struct Status {
@@ -12,6 +12,10 @@ pub struct Status {
     pub report: ChainReport,
 }
 
+/// Failed Jobs whose log tail is fetched, at most (two requests each).
+const LOG_TAILS: usize = 5;
+const TAIL_LINES: i64 = 5;
+
 pub async fn status(
     cluster: &Cluster,
     scope: &Scope,
@@ -19,12 +23,51 @@ pub async fn status(
 ) -> Result<Status, AppError> {
     let snapshot = cluster.snapshot(scope).await?;
     let selection = select(&snapshot, scope, names)?;
-    let report = analyze(&snapshot, &selection);
+    let mut report = analyze(&snapshot, &selection);
+    add_log_tails(cluster, &mut report).await;
     Ok(Status {
         snapshot,
         selection,
         report,
     })
+}
+
+/// The last lines of the logs of the first failed Jobs shown: why a migration failed.
+async fn add_log_tails(cluster: &Cluster, report: &mut ChainReport) {
+    use futures::StreamExt;
+    let failed: Vec<(String, String)> = report
+        .chains
+        .iter()
+        .flat_map(|c| &c.stages)
+        .flat_map(|s| &s.jobs)
+        .filter(|j| j.phase == JobPhase::Failed)
+        .map(|j| (j.namespace.clone(), j.name.clone()))
+        .take(LOG_TAILS)
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    let tails: Vec<((String, String), Option<String>)> = futures::stream::iter(failed)
+        .map(|(ns, name)| async move {
+            let tail = cluster.job_log_tail(&ns, &name, TAIL_LINES).await;
+            ((ns, name), tail)
+        })
+        .buffer_unordered(LOG_TAILS)
+        .collect()
+        .await;
+    for job in report
+        .chains
+        .iter_mut()
+        .flat_map(|c| c.stages.iter_mut())
+        .flat_map(|s| s.jobs.iter_mut())
+    {
+        if let Some((_, Some(tail))) = tails
+            .iter()
+            .find(|((ns, name), _)| *ns == job.namespace && *name == job.name)
+        {
+            job.log_tail = Some(tail.lines().map(String::from).collect());
+        }
+    }
 }
 
 /// The chains to show: those in scope, or those containing the named

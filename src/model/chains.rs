@@ -242,6 +242,7 @@ fn build_stage(
                         succeeded: job.status.succeeded,
                         failed: job.status.failed,
                         completions: job.spec.completions,
+                        log_tail: None,
                     }
                 }
                 None => {
@@ -264,6 +265,7 @@ fn build_stage(
                         succeeded: 0,
                         failed: 0,
                         completions: None,
+                        log_tail: None,
                     }
                 }
             },

@@ -227,6 +227,9 @@ pub(super) fn explanations(chain: &Chain) -> Vec<String> {
                     None => stage.message.clone().unwrap_or_else(|| "failed".into()),
                 };
                 lines.push(format!("✗ {}: {}", stage.key(), sanitize(&why)));
+                for line in job.and_then(|j| j.log_tail.as_ref()).into_iter().flatten() {
+                    lines.push(format!("    │ {}", sanitize(line)));
+                }
             }
             StageState::Blocked => {
                 let why = match &stage.blocked_by {

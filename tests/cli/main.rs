@@ -204,6 +204,22 @@ async fn failed_chain_exits_1_and_names_the_culprit() {
         report["chains"][0]["stages"][1]["blockedBy"]["job"],
         "apps/db-migration"
     );
+    // The failed Job's log tail, in the table and in the report.
+    assert!(
+        r.stdout
+            .contains("      │ ERROR: relation \"users_v2\" does not exist\n"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        report["chains"][0]["stages"][0]["jobs"][0]["logTail"],
+        json!([
+            "starting db migration",
+            "applying 0042_add_users_v2_index",
+            "ERROR: relation \"users_v2\" does not exist",
+            "migration failed, rolling back"
+        ])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
