@@ -26,3 +26,6 @@ pub mod model;
 pub mod render;
 pub mod report;
 pub mod settings;
+
+#[cfg(test)]
+mod robustness;

@@ -145,7 +145,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "s" => n,
             _ => n / 1000.0,
         };
-        total += Duration::from_secs_f64(secs);
+        let part = Duration::try_from_secs_f64(secs).map_err(|_| bad())?;
+        total = total.checked_add(part).ok_or_else(bad)?;
     }
     if !number.is_empty() || s.is_empty() {
         return Err(bad());

@@ -362,7 +362,11 @@ pub fn short_revision(rev: &str) -> String {
     for marker in ["sha1:", "sha256:", "blake3:"] {
         if let Some(pos) = rev.find(marker) {
             let start = pos + marker.len();
-            let end = (start + 8).min(rev.len());
+            // Eight characters, not bytes: a revision is text from the cluster.
+            let end = rev[start..]
+                .char_indices()
+                .nth(8)
+                .map_or(rev.len(), |(i, _)| start + i);
             return rev[..end].to_string();
         }
     }

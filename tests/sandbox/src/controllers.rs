@@ -94,7 +94,7 @@ fn parse_duration(s: &str) -> Option<Duration> {
     if !num.is_empty() {
         return None;
     }
-    Some(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// Go's `time.Duration.String()`: `24.118406722s`, `1m0.5s`, `1h0m0s`.
