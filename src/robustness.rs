@@ -148,7 +148,7 @@ fn kustomizations_decode_from_any_json_shape() {
                 json.push(',');
             }
             let inner = format!("{{\"{}\":{}}}", rng.pick(&fields), rng.pick(&values));
-            let value = if rng.next() % 2 == 0 {
+            let value = if rng.next().is_multiple_of(2) {
                 inner
             } else {
                 rng.pick(&values).to_string()
