@@ -41,7 +41,23 @@ pub async fn run(settings: Settings, out: &mut dyn Write, err: &mut dyn Write) -
         Ok(exit) => exit,
         // Output piped into `head` and closed: not an error.
         Err(AppError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok,
-        Err(AppError::Interrupted) => Exit::Interrupted,
+        Err(AppError::Interrupted) => {
+            // An interrupted rerun may have deleted Jobs: say how to get them back.
+            if let CommandSettings::Rerun(r) = &settings.command
+                && !r.dry_run
+            {
+                let ns = match &settings.namespaces {
+                    crate::settings::Namespaces::Named(ns) => format!(" -n {ns}"),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    err,
+                    "interrupted: if Jobs were deleted (see above), Flux recreates them at its next reconcile of {0}, now with `kubectl jobgate reconcile {0}{ns}`",
+                    r.name
+                );
+            }
+            Exit::Interrupted
+        }
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
             e.exit()

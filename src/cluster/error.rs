@@ -63,10 +63,19 @@ impl ClusterError {
                 },
             },
             kube::Error::SerdeError(e) => ClusterError::Decode(e.to_string()),
-            other => ClusterError::Unreachable {
-                server: server.to_string(),
-                detail: root_cause(&other),
-            },
+            other => {
+                let detail = match root_cause(&other) {
+                    // hyper-timeout's words for an expired connect or read timeout.
+                    d if d == "deadline has elapsed" => {
+                        "no answer in time (see --request-timeout)".to_string()
+                    }
+                    d => d,
+                };
+                ClusterError::Unreachable {
+                    server: server.to_string(),
+                    detail,
+                }
+            }
         }
     }
 

@@ -724,3 +724,52 @@ async fn rerun_asks_on_a_terminal() {
     );
     assert!(deletes(&sb).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_rerun_says_how_to_recover() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    // Slow enough that the new run is still going when Ctrl-C comes.
+    let sb = live("canonical", 5.0).await;
+    let mut child = command(
+        BIN,
+        sb.kubeconfig(),
+        "interrupt",
+        &["rerun", "app-pre-deploy", "-n", "apps", "--yes"],
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    tokio::time::timeout(STEP, async {
+        let mut line = String::new();
+        while stderr.read_line(&mut line).await.unwrap() > 0 {
+            seen.push_str(&line);
+            if line.starts_with("► apps/app-pre-deploy: reconcile requested") {
+                return;
+            }
+            line.clear();
+        }
+    })
+    .await
+    .expect("the rerun got as far as the reconcile request");
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        tokio::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .await
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    stderr.read_to_string(&mut seen).await.unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(
+        seen.ends_with("interrupted: if Jobs were deleted (see above), Flux recreates them at its next reconcile of app-pre-deploy, now with `kubectl jobgate reconcile app-pre-deploy -n apps`\n"),
+        "{seen}"
+    );
+}
