@@ -30,6 +30,7 @@ use crate::server::Shared;
 use crate::store::ChangeKind;
 
 type Key = (String, String);
+type Manifests = std::collections::BTreeMap<String, Vec<Value>>;
 
 /// Delays of the simulation, in simulated time.
 #[derive(Debug, Clone)]
@@ -66,10 +67,13 @@ pub struct Sim {
     ids: Ids,
     timing: Timing,
     repos: Mutex<Vec<Repository>>,
+    /// Each commit's manifests, by (kind, namespace, name, revision): Flux
+    /// applies the fetched artifact's content, not whatever the branch has now.
+    commits: Mutex<HashMap<(String, String, String, String), Manifests>>,
     scripts: Mutex<Vec<JobScript>>,
     workers: Mutex<HashMap<Key, mpsc::UnboundedSender<()>>>,
     jobs_running: Mutex<HashMap<Key, String>>,
-    commits: Mutex<u64>,
+    pushes: Mutex<u64>,
 }
 
 fn parse_duration(s: &str) -> Option<Duration> {
@@ -179,7 +183,8 @@ impl Sim {
             scripts: Mutex::new(simulation.jobs),
             workers: Mutex::new(HashMap::new()),
             jobs_running: Mutex::new(HashMap::new()),
-            commits: Mutex::new(0),
+            commits: Mutex::new(HashMap::new()),
+            pushes: Mutex::new(0),
         });
         // A repository's head is, unless given, what its source has already fetched.
         for repo in Self::lock(&sim.repos)
@@ -194,6 +199,17 @@ impl Sim {
                         .as_str()
                         .map(String::from)
                 });
+        }
+        for repo in Self::lock(&sim.repos).iter() {
+            if let Some(rev) = &repo.revision {
+                let commit = (
+                    repo.kind.clone(),
+                    repo.namespace.clone(),
+                    repo.name.clone(),
+                    rev.clone(),
+                );
+                Self::lock(&sim.commits).insert(commit, repo.manifests.clone());
+            }
         }
         // Every existing Kustomization gets a worker that waits for its interval.
         let (existing, _) = sh.api.store.list(sim.ids.ks, None);
@@ -351,7 +367,7 @@ impl Sim {
             .rsplit_once(':')
             .ok_or("the image needs a tag (name:tag)")?;
         let n = {
-            let mut c = Self::lock(&self.commits);
+            let mut c = Self::lock(&self.pushes);
             *c += 1;
             *c
         };
@@ -394,6 +410,13 @@ impl Sim {
         }
         let revision = format!("{branch}@sha1:{sha}");
         repo.revision = Some(revision.clone());
+        let commit = (
+            kind.to_string(),
+            ns.to_string(),
+            name.to_string(),
+            revision.clone(),
+        );
+        Self::lock(&self.commits).insert(commit, repo.manifests.clone());
         Ok(revision)
     }
 
@@ -666,17 +689,27 @@ impl Sim {
 
         // Build: the path's manifests at this revision.
         let path = ks["spec"]["path"].as_str().unwrap_or("./").to_string();
+        // The manifests of the fetched revision (of the branch head when unknown).
         let manifests = {
-            let repos = Self::lock(&self.repos);
-            repos
-                .iter()
-                .find(|r| r.kind == src_kind && r.namespace == src_ns && r.name == src_name)
-                .and_then(|r| {
-                    r.manifests
-                        .get(&path)
-                        .or_else(|| r.manifests.get(path.trim_end_matches('/')))
-                        .cloned()
-                })
+            let commit = (
+                src_kind.clone(),
+                src_ns.clone(),
+                src_name.clone(),
+                revision.clone(),
+            );
+            let at_revision = Self::lock(&self.commits).get(&commit).cloned();
+            let tree = at_revision.or_else(|| {
+                let repos = Self::lock(&self.repos);
+                repos
+                    .iter()
+                    .find(|r| r.kind == src_kind && r.namespace == src_ns && r.name == src_name)
+                    .map(|r| r.manifests.clone())
+            });
+            tree.and_then(|t| {
+                t.get(&path)
+                    .or_else(|| t.get(path.trim_end_matches('/')))
+                    .cloned()
+            })
         };
         let Some(manifests) = manifests else {
             let msg = format!(
