@@ -66,7 +66,7 @@ pub struct Global {
     /// A limit for the whole command (e.g. 5m); exit code 3 when it expires.
     #[arg(long, global = true, value_name = "DURATION")]
     pub timeout: Option<String>,
-    /// Log API requests on stderr.
+    /// Log each list read from the cluster (size, time) on stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
