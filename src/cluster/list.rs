@@ -72,7 +72,10 @@ enum ListMode {
     /// `limit`/`continue` pages of this many items.
     Paged(u32),
     /// One `resourceVersion=0` list, served from the apiserver's watch cache.
-    #[expect(dead_code, reason = "the measured alternative to pagination (slower: see the README), kept to re-measure")]
+    #[expect(
+        dead_code,
+        reason = "the measured alternative to pagination (slower: see the README), kept to re-measure"
+    )]
     Cached,
 }
 
@@ -121,18 +124,19 @@ struct NameOnly {
 
 /// The list's `metadata`, read without scanning the items: the apiserver
 /// writes it before them, and a stream deserializer stops after one value.
-fn list_meta(text: &str) -> Result<ListMeta, serde_json::Error> {
-    let head = &text[..text.len().min(4096)];
-    if let Some(pos) = head.find("\"metadata\":") {
-        let rest = &text[pos + "\"metadata\":".len()..];
-        if let Some(Ok(meta)) = serde_json::Deserializer::from_str(rest)
+fn list_meta(body: &[u8]) -> Result<ListMeta, serde_json::Error> {
+    const KEY: &[u8] = b"\"metadata\":";
+    let head = &body[..body.len().min(4096)];
+    if let Some(pos) = head.windows(KEY.len()).position(|w| w == KEY) {
+        let rest = &body[pos + KEY.len()..];
+        if let Some(Ok(meta)) = serde_json::Deserializer::from_slice(rest)
             .into_iter::<ListMeta>()
             .next()
         {
             return Ok(meta);
         }
     }
-    serde_json::from_str::<MetaOnly>(text).map(|m| m.metadata)
+    serde_json::from_slice::<MetaOnly>(body).map(|m| m.metadata)
 }
 
 #[derive(Deserialize)]
@@ -145,16 +149,16 @@ struct Items<T> {
 /// Decodes one page in a single pass; if an item does not decode, again item
 /// by item, so that only that item is skipped (and reported).
 fn decode_page<T: DeserializeOwned>(
-    text: &str,
+    body: &[u8],
     kind: &str,
 ) -> Result<Listed<T>, serde_json::Error> {
-    if let Ok(page) = serde_json::from_str::<Items<T>>(text) {
+    if let Ok(page) = serde_json::from_slice::<Items<T>>(body) {
         return Ok(Listed {
             items: page.items,
             undecodable: vec![],
         });
     }
-    let page: RawList<'_> = serde_json::from_str(text)?;
+    let page: RawList<'_> = serde_json::from_slice(body)?;
     let mut listed = Listed {
         items: Vec::with_capacity(page.items.len()),
         undecodable: vec![],
@@ -186,8 +190,8 @@ struct Listed<T> {
 }
 
 impl Cluster {
-    /// One GET, its body as text: collected once and checked as UTF-8 in place.
-    async fn fetch(&self, request: http::Request<Vec<u8>>) -> Result<String, ClusterError> {
+    /// One GET, its body collected once.
+    async fn fetch(&self, request: http::Request<Vec<u8>>) -> Result<bytes::Bytes, ClusterError> {
         let fail = |e: kube::Error| ClusterError::from_kube(e, &self.server);
         let (parts, body) = request.into_parts();
         let request = http::Request::from_parts(parts, kube::client::Body::from(body));
@@ -206,7 +210,8 @@ impl Cluster {
             status_obj.code = status.as_u16();
             return Err(fail(kube::Error::Api(Box::new(status_obj))));
         }
-        String::from_utf8(bytes.into()).map_err(|e| ClusterError::Decode(e.to_string()))
+        // serde_json checks UTF-8 where it matters (in strings) as it parses.
+        Ok(bytes)
     }
 
     /// All pages of one resource in one namespace (or all). Each page is
@@ -238,11 +243,11 @@ impl Cluster {
             let http = request
                 .list(&params)
                 .map_err(|e| ClusterError::Decode(e.to_string()))?;
-            let text = self.fetch(http).await?;
+            let body = self.fetch(http).await?;
             let meta =
-                list_meta(&text).map_err(|e| ClusterError::Decode(format!("{}: {e}", here())))?;
+                list_meta(&body).map_err(|e| ClusterError::Decode(format!("{}: {e}", here())))?;
             decoding.push(tokio::task::spawn_blocking(move || {
-                decode_page::<T>(&text, res.kind)
+                decode_page::<T>(&body, res.kind)
             }));
             match meta.continue_.filter(|c| !c.is_empty()) {
                 Some(next) => token = Some(next),
