@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use crate::cluster::{Cluster, Scope};
+use crate::cluster::{Cluster, Scope, Watch};
 use crate::error::AppError;
 use crate::model::Snapshot;
 use crate::model::progress::{Failure, Goal, Progress, dependencies_done, progress};
@@ -70,128 +70,146 @@ fn narrate(err: &mut dyn Write, line: &str) -> Result<(), AppError> {
     writeln!(err, "{}", sanitize(line)).map_err(AppError::Output)
 }
 
-/// Follows `stages` from `first` until all are done or one fails.
-pub async fn follow(
-    cluster: &Cluster,
-    scope: &Scope,
-    first: Snapshot,
-    mut stages: Vec<Followed>,
-    nudge: bool,
-    err: &mut dyn Write,
-) -> Result<Outcome, AppError> {
-    let mut watch = cluster.watch(scope, &first);
-    let mut said: HashMap<String, String> = HashMap::new();
-    let mut snapshot = first;
-    loop {
-        let mut all_done = true;
-        let followed: Vec<String> = stages.iter().map(Followed::key).collect();
-        let goals: Vec<(String, String, Goal)> = stages
-            .iter()
-            .map(|s| (s.namespace.clone(), s.name.clone(), s.goal.clone()))
-            .collect();
-        let goal_of = |ns: &str, name: &str| {
-            goals
-                .iter()
-                .find(|(n, m, _)| n == ns && m == name)
-                .map(|(_, _, g)| g.clone())
-                .unwrap_or_default()
-        };
-        for stage in stages.iter_mut() {
-            let key = stage.key();
-            let p = match progress(&snapshot, &stage.namespace, &stage.name, &stage.goal) {
-                // A followed upstream stage answers for itself against its own goal
-                // (its failure may be stale until Flux handles our request).
-                Progress::Failed(f) if f.stage != key && followed.contains(&f.stage) => {
-                    Progress::Waiting {
-                        state: StageState::Blocked,
-                        why: format!("waiting for {}", f.stage),
-                    }
-                }
-                other => other,
-            };
-            let line = match &p {
-                Progress::Done { revision } => {
-                    format!("✔ {key}: ready at {}", short_revision(revision))
-                }
-                Progress::Waiting { state, why } => format!("◎ {key}: {}: {why}", state.as_str()),
-                Progress::Failed(f) => match &f.job {
-                    Some((ns, job)) => format!(
-                        "✗ {key}: Job {ns}/{job} failed: {}: {}",
-                        f.reason, f.message
-                    ),
-                    None => format!("✗ {key}: {}: {}", f.reason, f.message),
-                },
-            };
-            if said.get(&key) != Some(&line) {
-                narrate(err, &line)?;
-                said.insert(key.clone(), line);
-            }
-            match p {
-                Progress::Done { .. } => {}
-                Progress::Failed(failure) => {
-                    let log_tail = match &failure.job {
-                        Some((ns, job)) => cluster.job_log_tail(ns, job, 10).await,
-                        None => None,
-                    };
-                    return Ok(Outcome::Failed {
-                        failure,
-                        log_tail,
-                        snapshot,
-                    });
-                }
-                Progress::Waiting { state, .. } => {
-                    all_done = false;
-                    let wake = nudge
-                        && !stage.nudged
-                        && state == StageState::Blocked
-                        && dependencies_done(&snapshot, &stage.namespace, &stage.name, goal_of);
-                    if wake {
-                        let token = cluster
-                            .request_reconcile(&stage.namespace, &stage.name)
-                            .await?;
-                        narrate(
-                            err,
-                            &format!(
-                                "► {key}: dependencies ready, reconcile requested (no dependency poll)"
-                            ),
-                        )?;
-                        stage.goal.token = Some(token);
-                        stage.nudged = true;
-                    }
-                }
-            }
-        }
-        if all_done {
-            return Ok(Outcome::Done(snapshot));
-        }
-        snapshot = match watch.next().await {
-            Some(s) => s,
-            None => {
-                return Err(AppError::Usage(
-                    "the watch on the cluster ended unexpectedly".into(),
-                ));
-            }
-        };
-    }
+/// One watch over the cluster for a whole command, and the latest snapshot
+/// it gave: the phases of a command (deletions gone, source fetched, stages
+/// followed) share it instead of each listing everything again.
+pub struct Follower<'c> {
+    cluster: &'c Cluster,
+    scope: Scope,
+    watch: Option<Watch>,
+    pub snapshot: Snapshot,
 }
 
-/// Waits until `done` holds for a snapshot (for deletions and source requests).
-pub async fn until(
-    cluster: &Cluster,
-    scope: &Scope,
-    first: Snapshot,
-    done: impl Fn(&Snapshot) -> bool,
-) -> Result<Snapshot, AppError> {
-    if done(&first) {
-        return Ok(first);
-    }
-    let mut watch = cluster.watch(scope, &first);
-    while let Some(s) = watch.next().await {
-        if done(&s) {
-            return Ok(s);
+impl<'c> Follower<'c> {
+    pub fn new(cluster: &'c Cluster, scope: &Scope, first: Snapshot) -> Self {
+        Follower {
+            cluster,
+            scope: scope.clone(),
+            watch: None,
+            snapshot: first,
         }
     }
-    Err(AppError::Usage(
-        "the watch on the cluster ended unexpectedly".into(),
-    ))
+
+    /// The next snapshot worth looking at (the watch opens on first use).
+    async fn advance(&mut self) -> Result<(), AppError> {
+        let (cluster, scope, first) = (self.cluster, &self.scope, &self.snapshot);
+        let watch = self
+            .watch
+            .get_or_insert_with(|| cluster.watch(scope, first));
+        match watch.next().await {
+            Some(s) => {
+                self.snapshot = s;
+                Ok(())
+            }
+            None => Err(AppError::Usage(
+                "the watch on the cluster ended unexpectedly".into(),
+            )),
+        }
+    }
+
+    /// Waits until `done` holds (for deletions and source requests).
+    pub async fn until(&mut self, done: impl Fn(&Snapshot) -> bool) -> Result<(), AppError> {
+        while !done(&self.snapshot) {
+            self.advance().await?;
+        }
+        Ok(())
+    }
+
+    /// Follows `stages` until all are done or one fails.
+    pub async fn follow(
+        mut self,
+        mut stages: Vec<Followed>,
+        nudge: bool,
+        err: &mut dyn Write,
+    ) -> Result<Outcome, AppError> {
+        let cluster = self.cluster;
+        let mut said: HashMap<String, String> = HashMap::new();
+        loop {
+            let snapshot = &self.snapshot;
+            let mut all_done = true;
+            let followed: Vec<String> = stages.iter().map(Followed::key).collect();
+            let goals: Vec<(String, String, Goal)> = stages
+                .iter()
+                .map(|s| (s.namespace.clone(), s.name.clone(), s.goal.clone()))
+                .collect();
+            let goal_of = |ns: &str, name: &str| {
+                goals
+                    .iter()
+                    .find(|(n, m, _)| n == ns && m == name)
+                    .map(|(_, _, g)| g.clone())
+                    .unwrap_or_default()
+            };
+            for stage in stages.iter_mut() {
+                let key = stage.key();
+                let p = match progress(snapshot, &stage.namespace, &stage.name, &stage.goal) {
+                    // A followed upstream stage answers for itself against its own goal
+                    // (its failure may be stale until Flux handles our request).
+                    Progress::Failed(f) if f.stage != key && followed.contains(&f.stage) => {
+                        Progress::Waiting {
+                            state: StageState::Blocked,
+                            why: format!("waiting for {}", f.stage),
+                        }
+                    }
+                    other => other,
+                };
+                let line = match &p {
+                    Progress::Done { revision } => {
+                        format!("✔ {key}: ready at {}", short_revision(revision))
+                    }
+                    Progress::Waiting { state, why } => {
+                        format!("◎ {key}: {}: {why}", state.as_str())
+                    }
+                    Progress::Failed(f) => match &f.job {
+                        Some((ns, job)) => format!(
+                            "✗ {key}: Job {ns}/{job} failed: {}: {}",
+                            f.reason, f.message
+                        ),
+                        None => format!("✗ {key}: {}: {}", f.reason, f.message),
+                    },
+                };
+                if said.get(&key) != Some(&line) {
+                    narrate(err, &line)?;
+                    said.insert(key.clone(), line);
+                }
+                match p {
+                    Progress::Done { .. } => {}
+                    Progress::Failed(failure) => {
+                        let log_tail = match &failure.job {
+                            Some((ns, job)) => cluster.job_log_tail(ns, job, 10).await,
+                            None => None,
+                        };
+                        return Ok(Outcome::Failed {
+                            failure,
+                            log_tail,
+                            snapshot: self.snapshot,
+                        });
+                    }
+                    Progress::Waiting { state, .. } => {
+                        all_done = false;
+                        let wake = nudge
+                            && !stage.nudged
+                            && state == StageState::Blocked
+                            && dependencies_done(snapshot, &stage.namespace, &stage.name, goal_of);
+                        if wake {
+                            let token = cluster
+                                .request_reconcile(&stage.namespace, &stage.name)
+                                .await?;
+                            narrate(
+                                err,
+                                &format!(
+                                    "► {key}: dependencies ready, reconcile requested (no dependency poll)"
+                                ),
+                            )?;
+                            stage.goal.token = Some(token);
+                            stage.nudged = true;
+                        }
+                    }
+                }
+            }
+            if all_done {
+                return Ok(Outcome::Done(self.snapshot));
+            }
+            self.advance().await?;
+        }
+    }
 }

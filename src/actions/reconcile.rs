@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use super::follow::{Outcome, follow, until, with_dependents};
+use super::follow::{Follower, Outcome, with_dependents};
 use crate::cluster::{Cluster, Scope};
 use crate::error::AppError;
 use crate::model::Snapshot;
@@ -60,30 +60,30 @@ pub async fn reconcile(
             req.name, req.namespace
         )));
     }
-    let mut snap = snap.clone();
+    let source = ks.source_key();
+    let mut follower = Follower::new(cluster, &scope, snap);
     if req.with_source {
-        let (kind, sns, sname) = ks.source_key();
+        let (kind, sns, sname) = source;
+        let is_it = |src: &crate::model::Source| {
+            src.kind == kind && src.metadata.namespace == sns && src.metadata.name == sname
+        };
         match cluster.request_source(&kind, &sns, &sname).await? {
             Some(token) => {
                 writeln!(err, "► {kind}/{sns}/{sname}: reconcile requested")
                     .map_err(AppError::Output)?;
-                snap = until(cluster, &scope, snap, |s| {
-                    s.sources.iter().any(|src| {
-                        src.kind == kind
-                            && src.metadata.namespace == sns
-                            && src.metadata.name == sname
-                            && src.status.last_handled_reconcile_at.as_ref() == Some(&token)
+                follower
+                    .until(|s| {
+                        s.sources.iter().any(|src| {
+                            is_it(src)
+                                && src.status.last_handled_reconcile_at.as_ref() == Some(&token)
+                        })
                     })
-                })
-                .await?;
-                let revision = snap
+                    .await?;
+                let revision = follower
+                    .snapshot
                     .sources
                     .iter()
-                    .find(|src| {
-                        src.kind == kind
-                            && src.metadata.namespace == sns
-                            && src.metadata.name == sname
-                    })
+                    .find(|src| is_it(src))
                     .and_then(|s| s.revision())
                     .unwrap_or("no artifact");
                 writeln!(
@@ -103,19 +103,20 @@ pub async fn reconcile(
     let token = cluster.request_reconcile(req.namespace, req.name).await?;
     writeln!(err, "► {key}: reconcile requested").map_err(AppError::Output)?;
     if req.no_wait {
-        return Ok(Reconciled::Requested(snap));
+        return Ok(Reconciled::Requested(follower.snapshot));
     }
+    let goal = Goal {
+        token: Some(token),
+        ..Goal::default()
+    };
     let stages = with_dependents(
-        &snap,
+        &follower.snapshot,
         req.namespace,
         req.name,
-        Goal {
-            token: Some(token),
-            ..Goal::default()
-        },
+        goal,
         req.downstream,
     );
     Ok(Reconciled::Followed(
-        follow(cluster, &scope, snap, stages, req.downstream, err).await?,
+        follower.follow(stages, req.downstream, err).await?,
     ))
 }

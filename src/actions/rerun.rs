@@ -7,7 +7,7 @@
 
 use std::io::Write;
 
-use super::follow::{Outcome, follow, until, with_dependents};
+use super::follow::{Follower, Outcome, with_dependents};
 use super::reconcile::find;
 use crate::cluster::{Cluster, Deletion, Scope};
 use crate::error::AppError;
@@ -175,7 +175,8 @@ pub async fn rerun(
         deleted.push(t.clone());
     }
     // Flux must not see the old Jobs: wait until they are gone (or replaced).
-    let snap = until(cluster, &scope, snap, |s| {
+    let mut follower = Follower::new(cluster, &scope, snap);
+    let gone = |s: &Snapshot| {
         deleted.iter().all(|t| {
             !s.jobs.iter().any(|j| {
                 j.metadata.namespace == t.namespace
@@ -183,9 +184,11 @@ pub async fn rerun(
                     && j.metadata.uid == t.uid
             })
         })
-    })
-    .await
-    .map_err(|e| AppError::Partial(format!("{e}; {}", state(&deleted))))?;
+    };
+    follower
+        .until(gone)
+        .await
+        .map_err(|e| AppError::Partial(format!("{e}; {}", state(&deleted))))?;
     let token = cluster
         .request_reconcile(req.namespace, req.name)
         .await
@@ -197,24 +200,25 @@ pub async fn rerun(
         })?;
     say(err, &format!("► {key}: reconcile requested"))?;
     if req.no_wait {
-        return Ok(Rerun::Requested(snap));
+        return Ok(Rerun::Requested(follower.snapshot));
     }
     let replaced = targets
         .iter()
         .map(|t| (t.namespace.clone(), t.name.clone(), t.uid.clone()))
         .collect();
+    let goal = Goal {
+        token: Some(token),
+        replaced_jobs: replaced,
+        ..Goal::default()
+    };
     let stages = with_dependents(
-        &snap,
+        &follower.snapshot,
         req.namespace,
         req.name,
-        Goal {
-            token: Some(token),
-            replaced_jobs: replaced,
-            ..Goal::default()
-        },
+        goal,
         req.downstream,
     );
     Ok(Rerun::Followed(
-        follow(cluster, &scope, snap, stages, req.downstream, err).await?,
+        follower.follow(stages, req.downstream, err).await?,
     ))
 }

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use super::follow::{Followed, Outcome, follow};
+use super::follow::{Followed, Follower, Outcome};
 use crate::cluster::{Cluster, Scope};
 use crate::error::AppError;
 use crate::model::progress::Goal;
@@ -62,7 +62,9 @@ pub async fn wait(
         return Ok((Outcome::Done(snap), keys));
     }
     Ok((
-        follow(cluster, scope, snap, stages, req.nudge, err).await?,
+        Follower::new(cluster, scope, snap)
+            .follow(stages, req.nudge, err)
+            .await?,
         keys,
     ))
 }
