@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+/// The report's `apiVersion`.
 pub const API_VERSION: &str = "jobgate.dev/v1";
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

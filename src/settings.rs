@@ -154,6 +154,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// `90s` → `1m30s`, for messages.
 pub fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();
     match (secs / 3600, (secs % 3600) / 60, secs % 60) {

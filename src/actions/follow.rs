@@ -57,6 +57,7 @@ pub fn with_dependents(
     stages
 }
 
+/// How following ended: every stage done, or one failed (with its Job's log tail).
 pub enum Outcome {
     Done(Snapshot),
     Failed {

@@ -11,6 +11,7 @@ use crate::error::AppError;
 use crate::model::Snapshot;
 use crate::model::progress::Goal;
 
+/// Which Kustomization to reconcile, and how far to follow it.
 pub struct Request<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
@@ -19,6 +20,7 @@ pub struct Request<'a> {
     pub no_wait: bool,
 }
 
+/// How far a reconcile went.
 pub enum Reconciled {
     /// `--no-wait`: requested, not followed.
     Requested(Snapshot),
@@ -45,6 +47,8 @@ pub fn find<'a>(
         })
 }
 
+/// Refuses a suspended stage, requests the reconcile (the source's first with
+/// `with_source`) and follows the stage, and its dependents with `downstream`.
 pub async fn reconcile(
     cluster: &Cluster,
     req: &Request<'_>,

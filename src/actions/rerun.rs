@@ -15,6 +15,7 @@ use crate::model::Snapshot;
 use crate::model::progress::Goal;
 use crate::report::JobPhase;
 
+/// What to re-run, and how carefully.
 pub struct Request<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
@@ -34,6 +35,7 @@ pub struct Target {
     pub phase: JobPhase,
 }
 
+/// How far a rerun went.
 pub enum Rerun {
     /// `--dry-run`: what would be deleted.
     Planned(Vec<Target>),
@@ -105,6 +107,8 @@ fn say(err: &mut dyn Write, line: &str) -> Result<(), AppError> {
     writeln!(err, "{line}").map_err(AppError::Output)
 }
 
+/// Deletes the planned Jobs (after `confirm`), requests the reconcile and
+/// follows the new runs; narration goes to `err`.
 pub async fn rerun(
     cluster: &Cluster,
     req: &Request<'_>,

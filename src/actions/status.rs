@@ -16,6 +16,7 @@ pub struct Status {
 const LOG_TAILS: usize = 5;
 const TAIL_LINES: i64 = 5;
 
+/// Reads the scope, selects the chains, analyzes them and adds failed Jobs' log tails.
 pub async fn status(
     cluster: &Cluster,
     scope: &Scope,

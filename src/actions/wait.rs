@@ -10,6 +10,7 @@ use crate::error::AppError;
 use crate::model::progress::Goal;
 use crate::model::{Selection, analyze};
 
+/// Which chains to wait for, and for what.
 pub struct Request<'a> {
     pub names: &'a [String],
     pub all: bool,

@@ -10,6 +10,7 @@ use kube::api::{
 use super::list::{JOBS, KUSTOMIZATIONS, Resource, SOURCES};
 use super::{Cluster, ClusterError};
 
+/// The field manager of every write (never `kubectl…`: Flux strips those managers' fields).
 pub const FIELD_MANAGER: &str = "jobgate";
 const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 

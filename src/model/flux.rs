@@ -56,6 +56,7 @@ pub struct Condition {
     pub last_transition_time: Option<String>,
 }
 
+/// The condition of that type, whatever its status.
 pub fn condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     conditions.iter().find(|c| c.type_ == type_)
 }

@@ -40,6 +40,7 @@ fn find<'a>(snap: &'a Snapshot, ns: &str, name: &str) -> Option<&'a Kustomizatio
         .find(|k| k.metadata.namespace == ns && k.metadata.name == name)
 }
 
+/// The artifact revision of `ks`'s source, if the snapshot has it.
 pub fn source_revision<'a>(snap: &'a Snapshot, ks: &Kustomization) -> Option<&'a str> {
     let (kind, ns, name) = ks.source_key();
     snap.sources

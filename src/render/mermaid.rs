@@ -28,6 +28,7 @@ fn class(state: StageState) -> &'static str {
     }
 }
 
+/// The report as a Mermaid flowchart.
 pub fn render(report: &ChainReport) -> String {
     let mut out = String::from("flowchart LR\n");
     for (i, chain) in report.chains.iter().enumerate() {

@@ -41,6 +41,7 @@ fn stage_name(stage: &Stage, chain_ns: &str, view: &View) -> String {
     }
 }
 
+/// The report as kubectl-style tables, one per chain; `wide` adds the stage settings.
 pub fn render(report: &ChainReport, view: &View, wide: bool) -> String {
     let mut out = String::new();
     for (i, chain) in report.chains.iter().enumerate() {

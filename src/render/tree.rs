@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{View, sanitize, symbol};
 use crate::report::{ChainReport, JobPhase, Stage};
 
+/// The report as dependsOn trees, one per chain.
 pub fn render(report: &ChainReport, _view: &View) -> String {
     let mut out = String::new();
     for (i, chain) in report.chains.iter().enumerate() {
