@@ -29,6 +29,9 @@ struct Feed {
 
 /// A live view of the cluster's chains.
 pub struct Watch {
+    scope: Scope,
+    /// The resources and namespaces watched.
+    plan: Vec<(Resource, Option<String>)>,
     feeds: Vec<Feed>,
     events: Pin<Box<dyn Stream<Item = Tagged> + Send>>,
     gaps: Vec<String>,
@@ -52,63 +55,10 @@ fn api_resource(r: Resource) -> ApiResource {
 impl Cluster {
     /// Watches what `first` was read from; `first` is the state to start from.
     pub fn watch(&self, scope: &Scope, first: &Snapshot) -> Watch {
-        let mut plan: Vec<(Resource, Option<String>)> = vec![];
-        let namespaces = |items: Vec<String>| -> Vec<Option<String>> {
-            match scope {
-                Scope::All => vec![None],
-                Scope::Namespace(_) => {
-                    let mut v: Vec<String> = items;
-                    v.sort();
-                    v.dedup();
-                    v.into_iter().map(Some).collect()
-                }
-            }
-        };
-        let asked = match scope {
-            Scope::Namespace(ns) => vec![ns.clone()],
-            Scope::All => vec![],
-        };
-        let ks_ns: Vec<String> = first
-            .kustomizations
-            .iter()
-            .map(|k| k.metadata.namespace.clone())
-            .chain(asked)
-            .collect();
-        for ns in namespaces(ks_ns) {
-            plan.push((KUSTOMIZATIONS, ns));
-        }
-        for ns in namespaces(
-            first
-                .kustomizations
-                .iter()
-                .flat_map(|k| k.inventory_jobs())
-                .map(|r| r.namespace)
-                .collect(),
-        ) {
-            if !first
-                .unreadable_job_namespaces
-                .iter()
-                .any(|u| Some(u) == ns.as_ref() || u == "*")
-            {
-                plan.push((JOBS, ns));
-            }
-        }
-        let kinds: Vec<&str> = first.sources.iter().map(|s| s.kind.as_str()).collect();
-        for ns in namespaces(
-            first
-                .sources
-                .iter()
-                .map(|s| s.metadata.namespace.clone())
-                .collect(),
-        ) {
-            for r in SOURCES.iter().filter(|r| kinds.contains(&r.kind)) {
-                plan.push((*r, ns.clone()));
-            }
-        }
-
+        let plan = plan(scope, first);
         let mut feeds = vec![];
         let mut streams = vec![];
-        for (i, (resource, ns)) in plan.into_iter().enumerate() {
+        for (i, (resource, ns)) in plan.iter().cloned().enumerate() {
             let ar = api_resource(resource);
             let api: Api<DynamicObject> = match &ns {
                 Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
@@ -126,11 +76,88 @@ impl Cluster {
             });
         }
         Watch {
+            scope: scope.clone(),
+            plan,
             feeds,
             events: Box::pin(futures::stream::select_all(streams)),
             gaps: first.gaps.clone(),
             unreadable_job_namespaces: first.unreadable_job_namespaces.clone(),
         }
+    }
+}
+
+/// What to watch for the chains of `snap`: the namespaces of its
+/// Kustomizations and of what they reference (dependencies, inventory Jobs,
+/// sources), or everything cluster-wide with `-A`.
+fn plan(scope: &Scope, snap: &Snapshot) -> Vec<(Resource, Option<String>)> {
+    let namespaces = |items: Vec<String>| -> Vec<Option<String>> {
+        match scope {
+            Scope::All => vec![None],
+            Scope::Namespace(_) => {
+                let mut v = items;
+                v.sort();
+                v.dedup();
+                v.into_iter().map(Some).collect()
+            }
+        }
+    };
+    let asked = match scope {
+        Scope::Namespace(ns) => vec![ns.clone()],
+        Scope::All => vec![],
+    };
+    let mut plan = vec![];
+    let ks = &snap.kustomizations;
+    let ks_ns = ks
+        .iter()
+        .map(|k| k.metadata.namespace.clone())
+        .chain(ks.iter().flat_map(|k| k.dependencies()).map(|(ns, _)| ns))
+        .chain(asked)
+        .collect();
+    for ns in namespaces(ks_ns) {
+        plan.push((KUSTOMIZATIONS, ns));
+    }
+    for ns in namespaces(
+        ks.iter()
+            .flat_map(|k| k.inventory_jobs())
+            .map(|r| r.namespace)
+            .collect(),
+    ) {
+        let unreadable = snap
+            .unreadable_job_namespaces
+            .iter()
+            .any(|u| Some(u) == ns.as_ref() || u == "*");
+        if !unreadable {
+            plan.push((JOBS, ns));
+        }
+    }
+    let refs: Vec<(String, String)> = ks
+        .iter()
+        .map(|k| k.source_key())
+        .map(|(kind, ns, _)| (kind, ns))
+        .collect();
+    for r in SOURCES
+        .iter()
+        .filter(|r| refs.iter().any(|(kind, _)| kind == r.kind))
+    {
+        for ns in namespaces(
+            refs.iter()
+                .filter(|(kind, _)| kind == r.kind)
+                .map(|(_, ns)| ns.clone())
+                .collect(),
+        ) {
+            plan.push((*r, ns));
+        }
+    }
+    plan
+}
+
+impl Watch {
+    /// Whether this watch sees everything the chains of `snap` reach; when not
+    /// (a new cross-namespace dependency, say), watch again from `snap`.
+    pub fn covers(&self, snap: &Snapshot) -> bool {
+        plan(&self.scope, snap)
+            .iter()
+            .all(|p| self.plan.contains(p))
     }
 }
 

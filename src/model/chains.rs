@@ -43,10 +43,10 @@ pub fn stage_state(ks: &Kustomization, source_revision: Option<&str>) -> StageSt
     let current = ready.observed_generation == Some(generation);
     match ready.status.as_str() {
         "True" if current && st.observed_generation == Some(generation) => {
+            // Up to date only when the applied revision is known to be the source's.
             match (st.last_applied_revision.as_deref(), source_revision) {
-                (Some(applied), Some(source)) if applied != source => StageState::Ready,
-                (_, None) => StageState::Ready,
-                _ => StageState::UpToDate,
+                (Some(applied), Some(source)) if applied == source => StageState::UpToDate,
+                _ => StageState::Ready,
             }
         }
         "False" if ready.reason == "DependencyNotReady" => StageState::Blocked,

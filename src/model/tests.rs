@@ -314,6 +314,12 @@ fn stage_states_mirror_the_controller_predicates() {
         StageState::Ready,
         "the source is unknown"
     );
+    let never_applied = json!({"observedGeneration": 2, "conditions": [{"type": "Ready", "status": "True", "observedGeneration": 2}]});
+    assert_eq!(
+        state_of(never_applied, 2, Some("r1"), false),
+        StageState::Ready,
+        "no applied revision to compare"
+    );
     assert_eq!(
         state_of(ready(1), 2, Some("r1"), false),
         StageState::Progressing,

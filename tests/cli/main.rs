@@ -784,3 +784,76 @@ async fn completion_scripts_and_the_plugin_protocol() {
         (0, ":4\n", "")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_follows_a_chain_into_a_new_namespace() {
+    let sb = Sandbox::start(Scenario::builtin("multi-app").unwrap())
+        .await
+        .unwrap();
+    let mut child = command(
+        BIN,
+        sb.kubeconfig(),
+        "watch-ns",
+        &["status", "-n", "billing", "--watch", "-o", "json"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(
+        &tokio::time::timeout(STEP, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["chains"][0]["stages"].as_array().unwrap().len(), 3);
+
+    // A new namespace with a ready stage, and billing now depending on it.
+    let api = sb.api();
+    api.load(json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "payments-db", "namespace": "payments", "generation": 1},
+        "spec": {"interval": "1h0m0s", "path": "./", "sourceRef": {"kind": "GitRepository", "name": "billing", "namespace": "billing"}},
+        "status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded", "observedGeneration": 1}]}}))
+        .unwrap();
+    let ks = api
+        .registry
+        .find("kustomize.toolkit.fluxcd.io", "v1", "kustomizations")
+        .unwrap();
+    let depends = json!({"spec": {"dependsOn": [{"name": "database", "namespace": "infra"}, {"name": "payments-db", "namespace": "payments"}]}});
+    let opts = jobgate_sandbox::apiserver::WriteOptions {
+        manager: "test".into(),
+        ..Default::default()
+    };
+    api.patch(
+        ks,
+        "billing",
+        "billing-pre-deploy",
+        jobgate_sandbox::patch::PatchType::Merge,
+        depends.to_string().as_bytes(),
+        false,
+        &opts,
+    )
+    .unwrap();
+
+    let seen = tokio::time::timeout(STEP, async {
+        loop {
+            let line = lines.next_line().await.unwrap().unwrap();
+            let v: Value = serde_json::from_str(&line).unwrap();
+            let stages = v["chains"][0]["stages"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if let Some(p) = stages.iter().find(|s| s["namespace"] == "payments") {
+                if p["state"] != "missing" {
+                    return p.clone();
+                }
+            }
+        }
+    })
+    .await
+    .expect("the new namespace's stage appears, read from the cluster");
+    assert_eq!(seen["state"], "ready");
+    child.kill().await.ok();
+}
