@@ -845,10 +845,10 @@ async fn watch_follows_a_chain_into_a_new_namespace() {
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
-            if let Some(p) = stages.iter().find(|s| s["namespace"] == "payments") {
-                if p["state"] != "missing" {
-                    return p.clone();
-                }
+            if let Some(p) = stages.iter().find(|s| s["namespace"] == "payments")
+                && p["state"] != "missing"
+            {
+                return p.clone();
             }
         }
     })
