@@ -145,6 +145,29 @@ fn set_condition(
     }
 }
 
+/// Reconciling=True and Ready=Unknown, both `Progressing`: what every
+/// reconcile shows while it runs (the flap clients must tolerate).
+fn mark_progressing(conds: &mut Vec<Value>, message: &str, generation: i64, now: &str) {
+    set_condition(
+        conds,
+        "Reconciling",
+        "True",
+        "Progressing",
+        message,
+        generation,
+        now,
+    );
+    set_condition(
+        conds,
+        "Ready",
+        "Unknown",
+        "Progressing",
+        message,
+        generation,
+        now,
+    );
+}
+
 fn remove_condition(conds: &mut Vec<Value>, type_: &str) {
     conds.retain(|c| c["type"] != type_);
 }
@@ -574,24 +597,7 @@ impl Sim {
         let mut conds: Vec<Value> = status["conditions"].as_array().cloned().unwrap_or_default();
         let now = api.clock.rfc3339();
         // The flap every reconcile shows, even when nothing changes.
-        set_condition(
-            &mut conds,
-            "Reconciling",
-            "True",
-            "Progressing",
-            "Reconciliation in progress",
-            generation,
-            &now,
-        );
-        set_condition(
-            &mut conds,
-            "Ready",
-            "Unknown",
-            "Progressing",
-            "Reconciliation in progress",
-            generation,
-            &now,
-        );
+        mark_progressing(&mut conds, "Reconciliation in progress", generation, &now);
         status["conditions"] = json!(conds);
         self.write_status(self.ids.ks, key, status.clone(), KC);
         api.clock.sleep(Duration::from_millis(200)).await;
@@ -837,24 +843,7 @@ impl Sim {
                 "Running health checks for revision {revision} with a timeout of {}",
                 go_duration(timeout)
             );
-            set_condition(
-                &mut conds,
-                "Reconciling",
-                "True",
-                "Progressing",
-                &msg,
-                generation,
-                &now,
-            );
-            set_condition(
-                &mut conds,
-                "Ready",
-                "Unknown",
-                "Progressing",
-                &msg,
-                generation,
-                &now,
-            );
+            mark_progressing(&mut conds, &msg, generation, &now);
             status["conditions"] = json!(conds);
             self.write_status(self.ids.ks, key, status.clone(), KC);
             let check_started = api.clock.now();
