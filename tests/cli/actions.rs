@@ -22,39 +22,21 @@ async fn live(name: &str, speed: f64) -> Sandbox {
 }
 
 fn ks(sb: &Sandbox, name: &str) -> Value {
-    let res = sb
-        .api()
-        .registry
-        .find("kustomize.toolkit.fluxcd.io", "v1", "kustomizations")
-        .unwrap();
-    sb.api().store.get(res, "apps", name).unwrap().value.clone()
+    sb.object(
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "apps",
+        name,
+    )
+    .unwrap()
 }
 
 fn job(sb: &Sandbox, name: &str) -> Option<Value> {
-    let res = sb.api().registry.find("batch", "v1", "jobs").unwrap();
-    sb.api()
-        .store
-        .get(res, "apps", name)
-        .map(|j| j.value.clone())
+    sb.object("batch", "jobs", "apps", name)
 }
 
 fn patch(sb: &Sandbox, group: &str, plural: &str, name: &str, body: Value, status: bool) {
-    let res = sb.api().registry.find(group, "v1", plural).unwrap();
-    let opts = jobgate_sandbox::apiserver::WriteOptions {
-        status,
-        manager: "test".into(),
-        ..Default::default()
-    };
-    sb.api()
-        .patch(
-            res,
-            "apps",
-            name,
-            jobgate_sandbox::patch::PatchType::Merge,
-            body.to_string().as_bytes(),
-            false,
-            &opts,
-        )
+    sb.merge_patch(group, plural, "apps", name, &body, status)
         .unwrap();
 }
 

@@ -538,23 +538,8 @@ async fn watch_streams_json_lines_and_ctrl_c_exits_130() {
     );
 
     // A change made through the API shows up as the next document.
-    let jobs = sb.api().registry.find("batch", "v1", "jobs").unwrap();
     let status = json!({"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]}});
-    let opts = jobgate_sandbox::apiserver::WriteOptions {
-        status: true,
-        manager: "test".into(),
-        ..Default::default()
-    };
-    sb.api()
-        .patch(
-            jobs,
-            "apps",
-            "db-migration",
-            jobgate_sandbox::patch::PatchType::Merge,
-            status.to_string().as_bytes(),
-            false,
-            &opts,
-        )
+    sb.merge_patch("batch", "jobs", "apps", "db-migration", &status, true)
         .unwrap();
     let next: Value = loop {
         let line = tokio::time::timeout(STEP, lines.next_line())
@@ -817,23 +802,14 @@ async fn watch_follows_a_chain_into_a_new_namespace() {
         "spec": {"interval": "1h0m0s", "path": "./", "sourceRef": {"kind": "GitRepository", "name": "billing", "namespace": "billing"}},
         "status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded", "observedGeneration": 1}]}}))
         .unwrap();
-    let ks = api
-        .registry
-        .find("kustomize.toolkit.fluxcd.io", "v1", "kustomizations")
-        .unwrap();
     let depends = json!({"spec": {"dependsOn": [{"name": "database", "namespace": "infra"}, {"name": "payments-db", "namespace": "payments"}]}});
-    let opts = jobgate_sandbox::apiserver::WriteOptions {
-        manager: "test".into(),
-        ..Default::default()
-    };
-    api.patch(
-        ks,
+    sb.merge_patch(
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
         "billing",
         "billing-pre-deploy",
-        jobgate_sandbox::patch::PatchType::Merge,
-        depends.to_string().as_bytes(),
+        &depends,
         false,
-        &opts,
     )
     .unwrap();
 

@@ -238,6 +238,55 @@ impl Sandbox {
         &self.shared.api
     }
 
+    /// An object as stored, by API group, plural, namespace and name (`v1` resources).
+    pub fn object(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<serde_json::Value> {
+        let api = &self.shared.api;
+        let res = api.registry.find(group, "v1", plural)?;
+        api.store
+            .get(api.registry.storage(res), namespace, name)
+            .map(|o| o.value.clone())
+    }
+
+    /// Merge-patches an object, or its status with `status`, with the API's
+    /// semantics (field manager `sandbox-test`): how tests change the cluster
+    /// behind the client's back.
+    pub fn merge_patch(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+        patch: &serde_json::Value,
+        status: bool,
+    ) -> Result<(), errors::ApiError> {
+        let api = &self.shared.api;
+        let res = api
+            .registry
+            .find(group, "v1", plural)
+            .ok_or_else(errors::ApiError::no_route)?;
+        let opts = apiserver::WriteOptions {
+            manager: "sandbox-test".into(),
+            status,
+            ..Default::default()
+        };
+        api.patch(
+            res,
+            namespace,
+            name,
+            patch::PatchType::Merge,
+            patch.to_string().as_bytes(),
+            false,
+            &opts,
+        )
+        .map(|_| ())
+    }
+
     /// Commits a new image tag to a simulated repository; returns the new revision.
     pub fn push(&self, namespace: &str, name: &str, image: &str) -> Result<String, String> {
         self.shared

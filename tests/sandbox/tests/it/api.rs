@@ -1092,21 +1092,16 @@ async fn pod_logs_plain_tailed_and_followed() {
     assert_eq!(follow.next_line().await.as_deref(), Some("one"));
     api.store.append_log("apps", "runner", "two\n");
     assert_eq!(follow.next_line().await.as_deref(), Some("two"));
-    let pods = api.registry.find("", "v1", "pods").unwrap();
-    api.patch(
-        pods,
-        "apps",
-        "runner",
-        jobgate_sandbox::patch::PatchType::Merge,
-        br#"{"status":{"phase":"Succeeded"}}"#,
-        false,
-        &jobgate_sandbox::apiserver::WriteOptions {
-            status: true,
-            manager: "kubelet".into(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    h.sandbox
+        .merge_patch(
+            "",
+            "pods",
+            "apps",
+            "runner",
+            &json!({"status": {"phase": "Succeeded"}}),
+            true,
+        )
+        .unwrap();
     assert!(follow.next_line().await.is_none());
 }
 

@@ -66,36 +66,20 @@ async fn start(s: Scenario) -> Sandbox {
 }
 
 fn get(sb: &Sandbox, group: &str, plural: &str, name: &str) -> Option<Value> {
-    let res = sb.api().registry.find(group, "v1", plural).unwrap();
-    sb.api()
-        .store
-        .get(res, "apps", name)
-        .map(|o| o.value.clone())
+    sb.object(group, plural, "apps", name)
 }
 
 fn request(sb: &Sandbox, token: &str) {
-    let res = sb
-        .api()
-        .registry
-        .find("kustomize.toolkit.fluxcd.io", "v1", "kustomizations")
-        .unwrap();
-    let body = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}})
-        .to_string();
-    let opts = jobgate_sandbox::apiserver::WriteOptions {
-        manager: "test".into(),
-        ..Default::default()
-    };
-    sb.api()
-        .patch(
-            res,
-            "apps",
-            "ks",
-            jobgate_sandbox::patch::PatchType::Merge,
-            body.as_bytes(),
-            false,
-            &opts,
-        )
-        .unwrap();
+    let body = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
+    sb.merge_patch(
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "apps",
+        "ks",
+        &body,
+        false,
+    )
+    .unwrap();
 }
 
 /// Waits (on the store's changes) until the Kustomization has handled `token`; returns its Ready condition.
