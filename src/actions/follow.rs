@@ -132,7 +132,10 @@ impl<'c> Follower<'c> {
         loop {
             let snapshot = &self.snapshot;
             let mut all_done = true;
-            let followed: Vec<String> = stages.iter().map(Followed::key).collect();
+            let followed: Vec<(String, String)> = stages
+                .iter()
+                .map(|s| (s.namespace.clone(), s.name.clone()))
+                .collect();
             let goals: Vec<(String, String, Goal)> = stages
                 .iter()
                 .map(|s| (s.namespace.clone(), s.name.clone(), s.goal.clone()))
@@ -146,17 +149,13 @@ impl<'c> Follower<'c> {
             };
             for stage in stages.iter_mut() {
                 let key = stage.key();
-                let p = match progress(snapshot, &stage.namespace, &stage.name, &stage.goal) {
-                    // A followed upstream stage answers for itself against its own goal
-                    // (its failure may be stale until Flux handles our request).
-                    Progress::Failed(f) if f.stage != key && followed.contains(&f.stage) => {
-                        Progress::Waiting {
-                            state: StageState::Blocked,
-                            why: format!("waiting for {}", f.stage),
-                        }
-                    }
-                    other => other,
-                };
+                let p = progress(
+                    snapshot,
+                    &stage.namespace,
+                    &stage.name,
+                    &stage.goal,
+                    &followed,
+                );
                 let line = match &p {
                     Progress::Done { revision } => {
                         format!("✔ {key}: ready at {}", short_revision(revision))

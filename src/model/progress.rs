@@ -53,8 +53,17 @@ fn revision_matches(applied: Option<&str>, target: &str) -> bool {
     applied.is_some_and(|a| a == target || a.starts_with(target))
 }
 
-/// The stage's progress towards `goal`.
-pub fn progress(snap: &Snapshot, ns: &str, name: &str, goal: &Goal) -> Progress {
+/// The stage's progress towards `goal`. `followed` are stages followed with
+/// goals of their own: a failure upstream in one of them is theirs to report
+/// (it may be stale until Flux handles a request made for it), so this stage
+/// waits rather than fails on it.
+pub fn progress(
+    snap: &Snapshot,
+    ns: &str,
+    name: &str,
+    goal: &Goal,
+    followed: &[(String, String)],
+) -> Progress {
     let key = format!("{ns}/{name}");
     let Some(ks) = find(snap, ns, name) else {
         return Progress::Failed(Failure {
@@ -178,7 +187,7 @@ pub fn progress(snap: &Snapshot, ns: &str, name: &str, goal: &Goal) -> Progress 
                 why: "waiting for its source to have an artifact".into(),
             },
         },
-        StageState::Blocked => match failed_upstream(snap, ks) {
+        StageState::Blocked => match failed_upstream(snap, ks, followed) {
             // Waiting on a stage that has failed would wait forever: name the culprit.
             Some(mut f) => {
                 f.message = format!("{key} is blocked by {}: {}", f.stage, f.message);
@@ -196,8 +205,13 @@ pub fn progress(snap: &Snapshot, ns: &str, name: &str, goal: &Goal) -> Progress 
     }
 }
 
-/// The first failed stage upstream of `ks` (through blocked ones), with its failed Job.
-fn failed_upstream(snap: &Snapshot, ks: &Kustomization) -> Option<Failure> {
+/// The first failed stage upstream of `ks` (through blocked ones), with its
+/// failed Job; none when the failed stage is one of `followed`.
+fn failed_upstream(
+    snap: &Snapshot,
+    ks: &Kustomization,
+    followed: &[(String, String)],
+) -> Option<Failure> {
     let mut seen = vec![(ks.metadata.namespace.clone(), ks.metadata.name.clone())];
     let mut queue = ks.dependencies();
     while let Some((ns, name)) = queue.pop() {
@@ -209,6 +223,7 @@ fn failed_upstream(snap: &Snapshot, ks: &Kustomization) -> Option<Failure> {
             continue;
         };
         match stage_state(dep, source_revision(snap, dep)) {
+            StageState::Failed if followed.contains(&(ns.clone(), name.clone())) => return None,
             StageState::Failed => {
                 let job = dep.inventory_jobs().into_iter().find_map(|r| {
                     snap.jobs
@@ -253,7 +268,7 @@ pub fn dependencies_done(
     };
     ks.dependencies().iter().all(|(dns, dname)| {
         matches!(
-            progress(snap, dns, dname, &goal_of(dns, dname)),
+            progress(snap, dns, dname, &goal_of(dns, dname), &[]),
             Progress::Done { .. }
         )
     })
@@ -312,18 +327,18 @@ mod tests {
     fn a_healthy_stage_is_done_and_a_failed_one_fails_with_its_job() {
         let snap = snapshot_from_yaml(CANONICAL).unwrap();
         assert!(matches!(
-            progress(&snap, "apps", "app-pre-deploy", &Goal::default()),
+            progress(&snap, "apps", "app-pre-deploy", &Goal::default(), &[]),
             Progress::Done { .. }
         ));
         let failed = snapshot_from_yaml(FAILED).unwrap();
-        match progress(&failed, "apps", "app-pre-deploy", &Goal::default()) {
+        match progress(&failed, "apps", "app-pre-deploy", &Goal::default(), &[]) {
             Progress::Failed(f) => {
                 assert_eq!(f.job, Some(("apps".into(), "db-migration".into())));
                 assert_eq!(f.reason, "BackoffLimitExceeded");
             }
             other => panic!("{other:?}"),
         }
-        match progress(&failed, "apps", "app-post-deploy", &Goal::default()) {
+        match progress(&failed, "apps", "app-post-deploy", &Goal::default(), &[]) {
             Progress::Failed(f) => {
                 assert_eq!(
                     (f.stage.as_str(), f.job.clone()),
@@ -344,6 +359,25 @@ mod tests {
     }
 
     #[test]
+    fn a_followed_upstream_stage_reports_its_own_failure() {
+        let failed = snapshot_from_yaml(FAILED).unwrap();
+        let followed = [("apps".to_string(), "app-pre-deploy".to_string())];
+        assert!(matches!(
+            progress(
+                &failed,
+                "apps",
+                "app-post-deploy",
+                &Goal::default(),
+                &followed
+            ),
+            Progress::Waiting {
+                state: StageState::Blocked,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn an_unhandled_token_means_waiting_whatever_the_stale_state() {
         let failed = snapshot_from_yaml(FAILED).unwrap();
         let goal = Goal {
@@ -351,13 +385,13 @@ mod tests {
             ..Goal::default()
         };
         assert!(matches!(
-            progress(&failed, "apps", "app-pre-deploy", &goal),
+            progress(&failed, "apps", "app-pre-deploy", &goal, &[]),
             Progress::Waiting { .. }
         ));
         let canonical = snapshot_from_yaml(CANONICAL).unwrap();
         assert!(
             matches!(
-                progress(&canonical, "apps", "app-pre-deploy", &goal),
+                progress(&canonical, "apps", "app-pre-deploy", &goal, &[]),
                 Progress::Waiting { .. }
             ),
             "a stale Ready is not done"
@@ -380,7 +414,7 @@ mod tests {
             ..Goal::default()
         };
         assert!(matches!(
-            progress(&snap, "apps", "app-pre-deploy", &goal),
+            progress(&snap, "apps", "app-pre-deploy", &goal, &[]),
             Progress::Waiting { .. }
         ));
     }
@@ -393,7 +427,7 @@ mod tests {
             ..Goal::default()
         };
         assert!(matches!(
-            progress(&snap, "apps", "app-deploy", &goal),
+            progress(&snap, "apps", "app-deploy", &goal, &[]),
             Progress::Done { .. }
         ));
         let other = Goal {
@@ -401,7 +435,7 @@ mod tests {
             ..Goal::default()
         };
         assert!(matches!(
-            progress(&snap, "apps", "app-deploy", &other),
+            progress(&snap, "apps", "app-deploy", &other, &[]),
             Progress::Waiting { .. }
         ));
         assert_eq!(
