@@ -12,7 +12,7 @@ use crate::error::{AppError, Exit};
 use crate::model::analyze;
 use crate::model::{Selection, Snapshot};
 use crate::render::{self, Format, Styles, View};
-use crate::report::ChainReport;
+use crate::report::{ChainReport, JobPhase};
 use crate::settings::{
     CommandSettings, ReconcileSettings, RerunSettings, Settings, StatusSettings, WaitSettings,
 };
@@ -302,11 +302,15 @@ async fn rerun(
     };
     let ask = r.confirm;
     let mut confirm = |targets: &[Target]| -> bool {
-        if !ask || targets.is_empty() {
+        let deletable: Vec<&Target> = targets
+            .iter()
+            .filter(|t| t.phase != JobPhase::Gone)
+            .collect();
+        if !ask || deletable.is_empty() {
             return true;
         }
-        let list: Vec<String> = targets
-            .iter()
+        let list: Vec<String> = deletable
+            .into_iter()
             .map(|t| format!("job.batch/{} ({})", t.name, t.phase.as_str()))
             .collect();
         eprint!(
@@ -322,15 +326,20 @@ async fn rerun(
     match actions::rerun::rerun(&cluster, &req, &mut confirm, err).await? {
         Rerun::Planned(targets) => {
             for t in &targets {
-                writeln!(
-                    out,
-                    "job.batch/{} in {} (uid {}, {}) would be deleted",
-                    t.name,
-                    t.namespace,
-                    t.uid,
-                    t.phase.as_str()
-                )
-                .map_err(AppError::Output)?;
+                let line = match t.phase {
+                    JobPhase::Gone => format!(
+                        "job.batch/{} in {} is gone already (TTL, or deleted): nothing to delete",
+                        t.name, t.namespace
+                    ),
+                    phase => format!(
+                        "job.batch/{} in {} (uid {}, {}) would be deleted",
+                        t.name,
+                        t.namespace,
+                        t.uid,
+                        phase.as_str()
+                    ),
+                };
+                writeln!(out, "{line}").map_err(AppError::Output)?;
             }
             writeln!(out, "then kustomization {namespace}/{} would be asked to reconcile, so that Flux recreates them", r.name)
                 .map_err(AppError::Output)?;

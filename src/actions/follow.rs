@@ -107,7 +107,7 @@ impl<'c> Follower<'c> {
                 Ok(())
             }
             None => Err(AppError::Usage(
-                "the watch on the cluster ended unexpectedly".into(),
+                "the watch on the cluster ended unexpectedly: run the command again (what it already did is said above)".into(),
             )),
         }
     }

@@ -8,8 +8,8 @@ use std::io::Write;
 use super::follow::{Follower, Outcome, with_dependents};
 use crate::cluster::{Cluster, Scope};
 use crate::error::AppError;
-use crate::model::Snapshot;
 use crate::model::progress::Goal;
+use crate::model::{Kustomization, Snapshot};
 
 /// Which Kustomization to reconcile, and how far to follow it.
 pub struct Request<'a> {
@@ -25,6 +25,23 @@ pub enum Reconciled {
     /// `--no-wait`: requested, not followed.
     Requested(Snapshot),
     Followed(Outcome),
+}
+
+/// The named Kustomization, refused when suspended; `consequence` says what
+/// suspension means for the command.
+pub fn find_active<'a>(
+    snap: &'a Snapshot,
+    ns: &str,
+    name: &str,
+    consequence: &str,
+) -> Result<&'a Kustomization, AppError> {
+    let ks = find(snap, ns, name)?;
+    if ks.spec.suspend {
+        return Err(AppError::Refused(format!(
+            "{ns}/{name} is suspended: {consequence}. Resume it first with `flux resume kustomization {name} -n {ns}`"
+        )));
+    }
+    Ok(ks)
 }
 
 /// The named Kustomization, or an error naming the closest ones.
@@ -56,14 +73,13 @@ pub async fn reconcile(
 ) -> Result<Reconciled, AppError> {
     let scope = Scope::Namespace(req.namespace.to_string());
     let snap = cluster.snapshot(&scope).await?;
-    let ks = find(&snap, req.namespace, req.name)?;
+    let ks = find_active(
+        &snap,
+        req.namespace,
+        req.name,
+        "Flux ignores reconcile requests while it is",
+    )?;
     let key = format!("{}/{}", req.namespace, req.name);
-    if ks.spec.suspend {
-        return Err(AppError::Refused(format!(
-            "{key} is suspended: Flux ignores reconcile requests while it is. Resume it first with `flux resume kustomization {} -n {}`",
-            req.name, req.namespace
-        )));
-    }
     let source = ks.source_key();
     let mut follower = Follower::new(cluster, &scope, snap);
     if req.with_source {

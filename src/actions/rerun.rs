@@ -8,7 +8,7 @@
 use std::io::Write;
 
 use super::follow::{Follower, Outcome, with_dependents};
-use super::reconcile::find;
+use super::reconcile::find_active;
 use crate::cluster::{Cluster, Deletion, Scope};
 use crate::error::AppError;
 use crate::model::Snapshot;
@@ -47,14 +47,13 @@ pub enum Rerun {
 /// The Jobs a rerun would delete, checked: from the inventory only, existing,
 /// not running unless forced.
 pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError> {
-    let ks = find(snap, req.namespace, req.name)?;
+    let ks = find_active(
+        snap,
+        req.namespace,
+        req.name,
+        "Flux would not recreate its Jobs",
+    )?;
     let key = format!("{}/{}", req.namespace, req.name);
-    if ks.spec.suspend {
-        return Err(AppError::Refused(format!(
-            "{key} is suspended: Flux would not recreate its Jobs. Resume it first with `flux resume kustomization {} -n {}`",
-            req.name, req.namespace
-        )));
-    }
     let inventory = ks.inventory_jobs();
     if inventory.is_empty() {
         return Err(AppError::Refused(format!(
@@ -80,7 +79,13 @@ pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError>
             .iter()
             .find(|j| j.metadata.namespace == r.namespace && j.metadata.name == r.name)
         else {
-            // Gone already (TTL, or deleted): the reconcile recreates it.
+            // Gone already (TTL, or deleted): nothing to delete, the reconcile recreates it.
+            targets.push(Target {
+                namespace: r.namespace.clone(),
+                name: r.name.clone(),
+                uid: String::new(),
+                phase: JobPhase::Gone,
+            });
             continue;
         };
         let phase = job.phase().0;
@@ -147,6 +152,16 @@ pub async fn rerun(
         }
     };
     for t in &targets {
+        if t.phase == JobPhase::Gone {
+            say(
+                err,
+                &format!(
+                    "◎ job.batch/{} in {} is gone already (TTL, or deleted): the reconcile recreates it",
+                    t.name, t.namespace
+                ),
+            )?;
+            continue;
+        }
         match cluster.delete_job(&t.namespace, &t.name, &t.uid).await {
             Ok(Deletion::Deleted) => say(
                 err,

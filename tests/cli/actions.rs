@@ -755,3 +755,40 @@ async fn an_interrupted_rerun_says_how_to_recover() {
         "{seen}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_of_a_job_already_gone_recreates_it() {
+    let sb = live("canonical", 100.0).await;
+    let old = job(&sb, "db-migration").unwrap()["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Gone as after ttlSecondsAfterFinished: still in the inventory, not in the cluster.
+    let jobs = sb.api().registry.find("batch", "v1", "jobs").unwrap();
+    let background = jobgate_sandbox::apiserver::DeleteOptions {
+        propagation: Some(jobgate_sandbox::apiserver::Propagation::Background),
+        ..Default::default()
+    };
+    sb.api()
+        .delete(jobs, "apps", "db-migration", &background)
+        .unwrap();
+    sb.clear_requests();
+
+    let dry = jobgate(&sb, "gone", &["rerun", "app-pre-deploy", "--dry-run"]).await;
+    assert_eq!(
+        dry.stdout,
+        "job.batch/db-migration in apps is gone already (TTL, or deleted): nothing to delete\n\
+         then kustomization apps/app-pre-deploy would be asked to reconcile, so that Flux recreates them\n"
+    );
+    let r = jobgate(&sb, "gone", &["rerun", "app-pre-deploy", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("◎ job.batch/db-migration in apps is gone already (TTL, or deleted): the reconcile recreates it\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(deletes(&sb).is_empty(), "nothing to delete");
+    let new = job(&sb, "db-migration").unwrap();
+    assert_ne!(new["metadata"]["uid"].as_str().unwrap(), old);
+    assert_eq!(new["status"]["succeeded"], 1);
+}
