@@ -37,11 +37,6 @@ impl Clock {
         rfc3339(self.now())
     }
 
-    /// `metav1.MicroTime`, as events and leases carry it.
-    pub fn rfc3339_micro(&self) -> String {
-        self.now().strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
-    }
-
     /// The wall-clock time that `simulated` takes at this speed.
     pub fn real(&self, simulated: Duration) -> Duration {
         simulated.div_f64(self.speed)

@@ -201,14 +201,6 @@ impl ApiError {
         )
     }
 
-    pub fn not_acceptable() -> Self {
-        Self::new(
-            406,
-            "NotAcceptable",
-            "only the following media types are accepted: application/json, application/yaml",
-        )
-    }
-
     /// A watch or list from a resourceVersion that history no longer holds.
     pub fn too_old(requested: u64, oldest: u64) -> Self {
         Self::new(
