@@ -833,3 +833,60 @@ async fn watch_follows_a_chain_into_a_new_namespace() {
     assert_eq!(seen["state"], "ready");
     child.kill().await.ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_verbose_logs_and_table_watch() {
+    let sb = sandbox("canonical").await;
+    let v = jobgate(&sb, "misc", &["version", "-o", "json"]).await;
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    let version: Value = serde_json::from_str(&v.stdout).unwrap();
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    assert!(version["commit"].as_str().is_some_and(|c| !c.is_empty()));
+    assert_eq!(
+        version["apis"][0],
+        json!({"groupVersion": "kustomize.toolkit.fluxcd.io/v1", "kinds": ["Kustomization"]})
+    );
+
+    let verbose = jobgate(&sb, "misc", &["status", "-v", "-o", "name"]).await;
+    assert!(
+        verbose.stderr.lines().any(|l| l
+            .starts_with("jobgate: listed kustomizations in namespace apps (3 items, 1 page(s))")),
+        "{}",
+        verbose.stderr
+    );
+
+    // Not a terminal: each view of --watch follows the last, after a blank line.
+    let mut child = command(BIN, sb.kubeconfig(), "misc", &["status", "--watch"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut views = 0;
+    let mut changed = false;
+    tokio::time::timeout(STEP, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("CHAIN ") {
+                views += 1;
+                if !changed {
+                    sb.merge_patch(
+                        "kustomize.toolkit.fluxcd.io",
+                        "kustomizations",
+                        "apps",
+                        "app-deploy",
+                        &json!({"spec": {"suspend": true}}),
+                        false,
+                    )
+                    .unwrap();
+                    changed = true;
+                }
+            }
+            if views == 2 && line.starts_with("app-deploy") {
+                assert!(line.contains("Suspended"), "{line}");
+                return;
+            }
+        }
+    })
+    .await
+    .expect("a second view after the change");
+    child.kill().await.ok();
+}
