@@ -135,10 +135,6 @@ async fn status(
     let mut last = found.report;
     let mut watch = cluster.watch(&scope, &found.snapshot);
     while let Some(snapshot) = watch.next().await {
-        if !watch.covers(&snapshot) {
-            // The chains reach somewhere new: watch that too (the view catches up once it syncs).
-            watch = cluster.watch(&scope, &snapshot);
-        }
         let report = analyze(&snapshot, &found.selection);
         if report != last {
             show(

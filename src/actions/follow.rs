@@ -99,10 +99,6 @@ impl<'c> Follower<'c> {
             .get_or_insert_with(|| cluster.watch(scope, first));
         match watch.next().await {
             Some(s) => {
-                // The chains reach somewhere new: watch again from here next time.
-                if !watch.covers(&s) {
-                    self.watch = None;
-                }
                 self.snapshot = s;
                 Ok(())
             }

@@ -27,13 +27,14 @@ struct Feed {
     synced: bool,
 }
 
-/// A live view of the cluster's chains.
+/// A live view of the cluster's chains; it widens itself when they reach new namespaces.
 pub struct Watch {
+    client: kube::Client,
     scope: Scope,
     /// The resources and namespaces watched.
     plan: Vec<(Resource, Option<String>)>,
     feeds: Vec<Feed>,
-    events: Pin<Box<dyn Stream<Item = Tagged> + Send>>,
+    events: Events,
     gaps: Vec<String>,
     unreadable_job_namespaces: Vec<String>,
 }
@@ -56,34 +57,43 @@ impl Cluster {
     /// Watches what `first` was read from; `first` is the state to start from.
     pub fn watch(&self, scope: &Scope, first: &Snapshot) -> Watch {
         let plan = plan(scope, first);
-        let mut feeds = vec![];
-        let mut streams = vec![];
-        for (i, (resource, ns)) in plan.iter().cloned().enumerate() {
-            let ar = api_resource(resource);
-            let api: Api<DynamicObject> = match &ns {
-                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
-                None => Api::all_with(self.client.clone(), &ar),
-            };
-            let stream = watcher::watcher(api, watcher::Config::default())
-                .default_backoff()
-                .map(move |e| (i, e));
-            streams.push(stream.boxed());
-            feeds.push(Feed {
-                resource,
-                objects: BTreeMap::new(),
-                relisting: None,
-                synced: false,
-            });
-        }
+        let (feeds, events) = feeds(&self.client, &plan);
         Watch {
+            client: self.client.clone(),
             scope: scope.clone(),
             plan,
             feeds,
-            events: Box::pin(futures::stream::select_all(streams)),
+            events,
             gaps: first.gaps.clone(),
             unreadable_job_namespaces: first.unreadable_job_namespaces.clone(),
         }
     }
+}
+
+type Events = Pin<Box<dyn Stream<Item = Tagged> + Send>>;
+
+/// A watcher per planned resource and namespace, merged into one stream.
+fn feeds(client: &kube::Client, plan: &[(Resource, Option<String>)]) -> (Vec<Feed>, Events) {
+    let mut feeds = vec![];
+    let mut streams = vec![];
+    for (i, (resource, ns)) in plan.iter().cloned().enumerate() {
+        let ar = api_resource(resource);
+        let api: Api<DynamicObject> = match &ns {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+            None => Api::all_with(client.clone(), &ar),
+        };
+        let stream = watcher::watcher(api, watcher::Config::default())
+            .default_backoff()
+            .map(move |e| (i, e));
+        streams.push(stream.boxed());
+        feeds.push(Feed {
+            resource,
+            objects: BTreeMap::new(),
+            relisting: None,
+            synced: false,
+        });
+    }
+    (feeds, Box::pin(futures::stream::select_all(streams)))
 }
 
 /// What to watch for the chains of `snap`: the namespaces of its
@@ -149,16 +159,6 @@ fn plan(scope: &Scope, snap: &Snapshot) -> Vec<(Resource, Option<String>)> {
         }
     }
     plan
-}
-
-impl Watch {
-    /// Whether this watch sees everything the chains of `snap` reach; when not
-    /// (a new cross-namespace dependency, say), watch again from `snap`.
-    pub fn covers(&self, snap: &Snapshot) -> bool {
-        plan(&self.scope, snap)
-            .iter()
-            .all(|p| self.plan.contains(p))
-    }
 }
 
 fn key_and_value(obj: DynamicObject) -> Option<(Key, serde_json::Value)> {
@@ -243,7 +243,15 @@ impl Watch {
                 self.apply(event);
             }
             if self.feeds.iter().all(|f| f.synced) {
-                return Some(self.snapshot());
+                let snapshot = self.snapshot();
+                // The chains reach somewhere new (a cross-namespace dependency, say):
+                // watch that too; the next snapshot comes once the new watchers sync.
+                let plan = plan(&self.scope, &snapshot);
+                if !plan.iter().all(|p| self.plan.contains(p)) {
+                    (self.feeds, self.events) = feeds(&self.client, &plan);
+                    self.plan = plan;
+                }
+                return Some(snapshot);
             }
         }
     }
