@@ -20,10 +20,10 @@ type Tagged = (usize, Result<Event<DynamicObject>, watcher::Error>);
 /// What one watcher tracks.
 struct Feed {
     resource: Resource,
-    /// Objects by namespace/name, as the model decodes them.
-    objects: BTreeMap<Key, serde_json::Value>,
+    /// Objects by namespace/name, decoded once, when their event arrived.
+    objects: BTreeMap<Key, Item>,
     /// Objects of an ongoing re-list, swapped in at `InitDone`.
-    relisting: Option<BTreeMap<Key, serde_json::Value>>,
+    relisting: Option<BTreeMap<Key, Item>>,
     synced: bool,
 }
 
@@ -161,12 +161,34 @@ fn plan(scope: &Scope, snap: &Snapshot) -> Vec<(Resource, Option<String>)> {
     plan
 }
 
-fn key_and_value(obj: DynamicObject) -> Option<(Key, serde_json::Value)> {
-    let key = (
+/// A watched object as the model reads it.
+enum Item {
+    Kustomization(Kustomization),
+    Job(Job),
+    Source(Source),
+}
+
+fn key_of(obj: &DynamicObject) -> Key {
+    (
         obj.metadata.namespace.clone().unwrap_or_default(),
         obj.metadata.name.clone().unwrap_or_default(),
-    );
-    serde_json::to_value(obj).ok().map(|v| (key, v))
+    )
+}
+
+/// Decodes an event's object for a feed of `kind`; `None` when it does not decode.
+fn decode(kind: &str, obj: DynamicObject) -> Option<(Key, Item)> {
+    let key = key_of(&obj);
+    let value = serde_json::to_value(obj).ok()?;
+    let item = match kind {
+        "Kustomization" => Item::Kustomization(serde_json::from_value(value).ok()?),
+        "Job" => Item::Job(serde_json::from_value(value).ok()?),
+        kind => {
+            let mut source: Source = serde_json::from_value(value).ok()?;
+            source.kind = kind.to_string();
+            Item::Source(source)
+        }
+    };
+    Some((key, item))
 }
 
 impl Watch {
@@ -179,8 +201,10 @@ impl Watch {
         match event {
             Event::Init => feed.relisting = Some(BTreeMap::new()),
             Event::InitApply(obj) => {
-                if let (Some(buf), Some((k, v))) = (feed.relisting.as_mut(), key_and_value(obj)) {
-                    buf.insert(k, v);
+                if let (Some(buf), Some((k, item))) =
+                    (feed.relisting.as_mut(), decode(feed.resource.kind, obj))
+                {
+                    buf.insert(k, item);
                 }
             }
             Event::InitDone => {
@@ -190,14 +214,19 @@ impl Watch {
                 feed.synced = true;
             }
             Event::Apply(obj) => {
-                if let Some((k, v)) = key_and_value(obj) {
-                    feed.objects.insert(k, v);
+                let key = key_of(&obj);
+                match decode(feed.resource.kind, obj) {
+                    Some((k, item)) => {
+                        feed.objects.insert(k, item);
+                    }
+                    // An object that no longer decodes is skipped, as a list skips it.
+                    None => {
+                        feed.objects.remove(&key);
+                    }
                 }
             }
             Event::Delete(obj) => {
-                if let Some((k, _)) = key_and_value(obj) {
-                    feed.objects.remove(&k);
-                }
+                feed.objects.remove(&key_of(&obj));
             }
         }
     }
@@ -208,25 +237,11 @@ impl Watch {
             unreadable_job_namespaces: self.unreadable_job_namespaces.clone(),
             ..Snapshot::default()
         };
-        for feed in &self.feeds {
-            for v in feed.objects.values() {
-                match feed.resource.kind {
-                    "Kustomization" => snap
-                        .kustomizations
-                        .extend(serde_json::from_value::<Kustomization>(v.clone()).ok()),
-                    "Job" => snap
-                        .jobs
-                        .extend(serde_json::from_value::<Job>(v.clone()).ok()),
-                    kind => {
-                        snap.sources
-                            .extend(serde_json::from_value::<Source>(v.clone()).ok().map(
-                                |mut s| {
-                                    s.kind = kind.to_string();
-                                    s
-                                },
-                            ))
-                    }
-                }
+        for item in self.feeds.iter().flat_map(|f| f.objects.values()) {
+            match item {
+                Item::Kustomization(k) => snap.kustomizations.push(k.clone()),
+                Item::Job(j) => snap.jobs.push(j.clone()),
+                Item::Source(src) => snap.sources.push(src.clone()),
             }
         }
         snap
