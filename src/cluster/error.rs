@@ -21,13 +21,17 @@ pub enum ClusterError {
         "Flux Kustomization CRD not found: is Flux installed in this cluster? (no kustomizations.kustomize.toolkit.fluxcd.io/v1 at {server})"
     )]
     CrdMissing { server: String },
-    #[error("the API server answered {code} {reason}: {message}")]
+    #[error(
+        "the API server answered {code} {reason}: {message}. It may be overloaded or restarting: try again, and check its health with `kubectl get --raw /readyz`"
+    )]
     Api {
         code: u16,
         reason: String,
         message: String,
     },
-    #[error("the API server sent a response jobgate cannot read: {0}")]
+    #[error(
+        "the API server sent a response jobgate cannot read ({0}). Check that your kubeconfig (or --context) points at a Kubernetes API server"
+    )]
     Decode(String),
 }
 

@@ -890,3 +890,22 @@ async fn version_verbose_logs_and_table_watch() {
     .expect("a second view after the change");
     child.kill().await.ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_error_says_what_to_do() {
+    let sb = sandbox("canonical").await;
+    sb.add_fault(Fault::Fail {
+        path: "/apis/kustomize.toolkit.fluxcd.io/*".into(),
+        method: None,
+        count: 5,
+        status: 500,
+        retry_after: None,
+    });
+    let r = jobgate(&sb, "server-error", &["status"]).await;
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr.trim(),
+        "error: the API server answered 500 InternalError: Internal error occurred: injected fault (jobgate-sandbox). \
+         It may be overloaded or restarting: try again, and check its health with `kubectl get --raw /readyz`"
+    );
+}
