@@ -84,6 +84,24 @@ async fn execute(
     }
 }
 
+/// How a view looks now, for these settings.
+fn view(settings: &Settings, no_headers: bool, all_namespaces: bool) -> View {
+    View {
+        styles: Styles {
+            color: settings.color,
+        },
+        now: Timestamp::now(),
+        width: settings.width,
+        no_headers,
+        all_namespaces,
+    }
+}
+
+/// A report or value serde could not serialize (a bug, not the user's doing).
+fn unserializable(e: String) -> AppError {
+    AppError::Output(std::io::Error::other(e))
+}
+
 fn exit_for(report: &ChainReport) -> Exit {
     if report.unhealthy() {
         Exit::Unhealthy
@@ -104,28 +122,20 @@ async fn status(
     let scope = settings.namespaces.scope(cluster.default_namespace());
     let found = actions::status::status(&cluster, &scope, &st.names).await?;
     for warning in &found.report.warnings {
-        writeln!(err, "warning: {}", render::sanitize(warning)).map_err(AppError::Output)?;
+        writeln!(err, "warning: {}", render::sanitize(warning))?;
     }
-    let view = |now: Timestamp| View {
-        styles: Styles {
-            color: settings.color,
-        },
-        now,
-        width: settings.width,
-        no_headers: st.no_headers,
-        all_namespaces: scope == Scope::All,
-    };
+    let all_namespaces = scope == Scope::All;
     if found.report.chains.is_empty() {
         let place = match &scope {
             Scope::Namespace(ns) => format!("in {ns} namespace"),
             Scope::All => "in any namespace".into(),
         };
-        writeln!(err, "No Flux Kustomizations found {place}.").map_err(AppError::Output)?;
+        writeln!(err, "No Flux Kustomizations found {place}.")?;
     }
     show(
         &found.report,
         st,
-        &view(Timestamp::now()),
+        &view(settings, st.no_headers, all_namespaces),
         settings.stdout_is_terminal,
         out,
     )?;
@@ -140,7 +150,7 @@ async fn status(
             show(
                 &report,
                 st,
-                &view(Timestamp::now()),
+                &view(settings, st.no_headers, all_namespaces),
                 settings.stdout_is_terminal,
                 out,
             )?;
@@ -160,14 +170,7 @@ fn version(format: Format, out: &mut dyn Write) -> Result<Exit, AppError> {
                 "commit": env!("JOBGATE_GIT_COMMIT"),
                 "apis": apis.iter().map(|(gv, kinds)| serde_json::json!({"groupVersion": gv, "kinds": kinds})).collect::<Vec<_>>(),
             });
-            let rendered = if format == Format::Json {
-                serde_json::to_string_pretty(&v)
-                    .map(|s| s + "\n")
-                    .map_err(|e| e.to_string())
-            } else {
-                serde_saphyr::to_string(&v).map_err(|e| e.to_string())
-            };
-            rendered.map_err(|e| AppError::Output(std::io::Error::other(e)))?
+            render::data(&v, format).map_err(unserializable)?
         }
         _ => {
             let mut t = format!(
@@ -181,7 +184,7 @@ fn version(format: Format, out: &mut dyn Write) -> Result<Exit, AppError> {
             t
         }
     };
-    out.write_all(text.as_bytes()).map_err(AppError::Output)?;
+    out.write_all(text.as_bytes())?;
     Ok(Exit::Ok)
 }
 
@@ -212,18 +215,9 @@ fn finish(
             names,
         },
     );
-    let view = View {
-        styles: Styles {
-            color: settings.color,
-        },
-        now: Timestamp::now(),
-        width: settings.width,
-        no_headers: false,
-        all_namespaces: false,
-    };
-    let text = render::render(&report, format, &view)
-        .map_err(|e| AppError::Output(std::io::Error::other(e)))?;
-    out.write_all(text.as_bytes()).map_err(AppError::Output)?;
+    let text =
+        render::render(&report, format, &view(settings, false, false)).map_err(unserializable)?;
+    out.write_all(text.as_bytes())?;
     Ok(if failed { Exit::Unhealthy } else { Exit::Ok })
 }
 
@@ -243,10 +237,9 @@ fn outcome(
             snapshot,
         } => {
             if let (Some(tail), Some((ns, job))) = (log_tail, &failure.job) {
-                writeln!(err, "  last lines of the log of Job {ns}/{job}:")
-                    .map_err(AppError::Output)?;
+                writeln!(err, "  last lines of the log of Job {ns}/{job}:")?;
                 for line in tail.lines() {
-                    writeln!(err, "  │ {}", render::sanitize(line)).map_err(AppError::Output)?;
+                    writeln!(err, "  │ {}", render::sanitize(line))?;
                 }
             }
             finish(settings, format, &snapshot, names, true, out)
@@ -335,10 +328,13 @@ async fn rerun(
                         phase.as_str()
                     ),
                 };
-                writeln!(out, "{line}").map_err(AppError::Output)?;
+                writeln!(out, "{line}")?;
             }
-            writeln!(out, "then kustomization {namespace}/{} would be asked to reconcile, so that Flux recreates them", r.name)
-                .map_err(AppError::Output)?;
+            writeln!(
+                out,
+                "then kustomization {namespace}/{} would be asked to reconcile, so that Flux recreates them",
+                r.name
+            )?;
             Ok(Exit::Ok)
         }
         Rerun::Requested(_) => Ok(Exit::Ok),
@@ -373,23 +369,21 @@ fn show(
     terminal: bool,
     out: &mut dyn Write,
 ) -> Result<(), AppError> {
-    let text = match (st.watch, st.format) {
-        (true, Format::Json | Format::Yaml) => render::json_line(report),
-        (_, format)
-            if report.chains.is_empty() && !matches!(format, Format::Json | Format::Yaml) =>
-        {
-            Ok(String::new())
-        }
-        (_, format) => render::render(report, format, view),
+    let data = matches!(st.format, Format::Json | Format::Yaml);
+    let text = match (st.watch, data) {
+        (true, true) => render::json_line(report),
+        // Nothing to draw; stderr said so.
+        (_, false) if report.chains.is_empty() => Ok(String::new()),
+        _ => render::render(report, st.format, view),
     }
-    .map_err(|e| AppError::Output(std::io::Error::other(e)))?;
-    let redraw = st.watch && terminal && !matches!(st.format, Format::Json | Format::Yaml);
+    .map_err(unserializable)?;
+    let redraw = st.watch && terminal && !data;
     if redraw {
-        out.write_all(b"\x1b[H\x1b[2J").map_err(AppError::Output)?;
+        out.write_all(b"\x1b[H\x1b[2J")?;
     }
-    out.write_all(text.as_bytes()).map_err(AppError::Output)?;
-    if st.watch && !redraw && !matches!(st.format, Format::Json | Format::Yaml) {
-        out.write_all(b"\n").map_err(AppError::Output)?;
+    out.write_all(text.as_bytes())?;
+    if st.watch && !redraw && !data {
+        out.write_all(b"\n")?;
     }
     out.flush().map_err(AppError::Output)
 }

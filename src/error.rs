@@ -53,8 +53,9 @@ pub enum AppError {
     Timeout(Duration),
     #[error("interrupted")]
     Interrupted,
+    /// Writing stdout or stderr failed (`?` on a write converts to this).
     #[error("cannot write the output: {0}")]
-    Output(std::io::Error),
+    Output(#[from] std::io::Error),
 }
 
 fn unknown_names(names: &[UnknownName]) -> String {

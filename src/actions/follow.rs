@@ -67,8 +67,10 @@ pub enum Outcome {
     },
 }
 
-fn narrate(err: &mut dyn Write, line: &str) -> Result<(), AppError> {
-    writeln!(err, "{}", sanitize(line)).map_err(AppError::Output)
+/// One line of narration on stderr, with what a terminal would interpret escaped
+/// (names and messages come from the cluster).
+pub(super) fn narrate(err: &mut dyn Write, line: &str) -> Result<(), AppError> {
+    Ok(writeln!(err, "{}", sanitize(line))?)
 }
 
 /// One watch over the cluster for a whole command, and the latest snapshot

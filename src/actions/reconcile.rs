@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use super::follow::{Follower, Outcome, with_dependents};
+use super::follow::{Follower, Outcome, narrate, with_dependents};
 use crate::cluster::{Cluster, Scope};
 use crate::error::AppError;
 use crate::model::progress::Goal;
@@ -89,8 +89,7 @@ pub async fn reconcile(
         };
         match cluster.request_source(&kind, &sns, &sname).await? {
             Some(token) => {
-                writeln!(err, "► {kind}/{sns}/{sname}: reconcile requested")
-                    .map_err(AppError::Output)?;
+                writeln!(err, "► {kind}/{sns}/{sname}: reconcile requested")?;
                 follower
                     .until(|s| {
                         s.sources.iter().any(|src| {
@@ -106,22 +105,23 @@ pub async fn reconcile(
                     .find(|src| is_it(src))
                     .and_then(|s| s.revision())
                     .unwrap_or("no artifact");
-                writeln!(
+                // The revision is the source's status, written by whoever can.
+                narrate(
                     err,
-                    "✔ {kind}/{sns}/{sname}: fetched {}",
-                    crate::render::short_revision(revision)
-                )
-                .map_err(AppError::Output)?;
+                    &format!(
+                        "✔ {kind}/{sns}/{sname}: fetched {}",
+                        crate::render::short_revision(revision)
+                    ),
+                )?;
             }
             None => writeln!(
                 err,
                 "◎ source kind {kind} is not one jobgate can reconcile; reconciling {key} only"
-            )
-            .map_err(AppError::Output)?,
+            )?,
         }
     }
     let token = cluster.request_reconcile(req.namespace, req.name).await?;
-    writeln!(err, "► {key}: reconcile requested").map_err(AppError::Output)?;
+    writeln!(err, "► {key}: reconcile requested")?;
     if req.no_wait {
         return Ok(Reconciled::Requested(follower.snapshot));
     }

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 
-use super::follow::{Follower, Outcome, with_dependents};
+use super::follow::{Follower, Outcome, narrate, with_dependents};
 use super::reconcile::find_active;
 use crate::cluster::{Cluster, Deletion, Scope};
 use crate::error::AppError;
@@ -108,10 +108,6 @@ pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError>
     Ok(targets)
 }
 
-fn say(err: &mut dyn Write, line: &str) -> Result<(), AppError> {
-    writeln!(err, "{line}").map_err(AppError::Output)
-}
-
 /// Deletes the planned Jobs (after `confirm`), requests the reconcile and
 /// follows the new runs; narration goes to `err`.
 pub async fn rerun(
@@ -153,7 +149,7 @@ pub async fn rerun(
     };
     for t in &targets {
         if t.phase == JobPhase::Gone {
-            say(
+            narrate(
                 err,
                 &format!(
                     "◎ job.batch/{} in {} is gone already (TTL, or deleted): the reconcile recreates it",
@@ -163,14 +159,14 @@ pub async fn rerun(
             continue;
         }
         match cluster.delete_job(&t.namespace, &t.name, &t.uid).await {
-            Ok(Deletion::Deleted) => say(
+            Ok(Deletion::Deleted) => narrate(
                 err,
                 &format!(
                     "✔ deleted job.batch/{} in {} (uid {})",
                     t.name, t.namespace, t.uid
                 ),
             )?,
-            Ok(Deletion::AlreadyGone) => say(
+            Ok(Deletion::AlreadyGone) => narrate(
                 err,
                 &format!("◎ job.batch/{} in {} was already gone", t.name, t.namespace),
             )?,
@@ -217,7 +213,7 @@ pub async fn rerun(
                 state(&deleted)
             ))
         })?;
-    say(err, &format!("► {key}: reconcile requested"))?;
+    narrate(err, &format!("► {key}: reconcile requested"))?;
     if req.no_wait {
         return Ok(Rerun::Requested(follower.snapshot));
     }

@@ -7,8 +7,8 @@ use std::io::Write;
 use super::follow::{Followed, Follower, Outcome};
 use crate::cluster::{Cluster, Scope};
 use crate::error::AppError;
+use crate::model::analyze;
 use crate::model::progress::Goal;
-use crate::model::{Selection, analyze};
 
 /// Which chains to wait for, and for what.
 pub struct Request<'a> {
@@ -31,17 +31,9 @@ pub async fn wait(
         ));
     }
     let snap = cluster.snapshot(scope).await?;
-    let selection = if req.all {
-        Selection {
-            namespaces: match scope {
-                Scope::Namespace(ns) => Some(vec![ns.clone()]),
-                Scope::All => None,
-            },
-            names: vec![],
-        }
-    } else {
-        super::status::select(&snap, scope, req.names)?
-    };
+    // --all: every chain in scope, as `status` with no names.
+    let names = if req.all { &[][..] } else { req.names };
+    let selection = super::status::select(&snap, scope, names)?;
     let report = analyze(&snap, &selection);
     let goal = Goal {
         revision: req.revision.clone(),
@@ -59,7 +51,7 @@ pub async fn wait(
         .map(|s| (s.namespace.clone(), s.name.clone()))
         .collect();
     if stages.is_empty() {
-        writeln!(err, "No Flux Kustomizations to wait for.").map_err(AppError::Output)?;
+        writeln!(err, "No Flux Kustomizations to wait for.")?;
         return Ok((Outcome::Done(snap), keys));
     }
     Ok((

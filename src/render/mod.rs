@@ -48,10 +48,18 @@ pub fn render(report: &ChainReport, format: Format, view: &View) -> Result<Strin
         Format::Tree => Ok(tree::render(report, view)),
         Format::Mermaid => Ok(mermaid::render(report)),
         Format::Name => Ok(names(report)),
-        Format::Json => serde_json::to_string_pretty(report)
+        Format::Json | Format::Yaml => data(report, format),
+    }
+}
+
+/// Any serializable value as an indented JSON document, or as YAML for every
+/// other format (the machine formats of every command).
+pub fn data(value: &impl serde::Serialize, format: Format) -> Result<String, String> {
+    match format {
+        Format::Json => serde_json::to_string_pretty(value)
             .map(|s| s + "\n")
             .map_err(|e| e.to_string()),
-        Format::Yaml => serde_saphyr::to_string(report).map_err(|e| e.to_string()),
+        _ => serde_saphyr::to_string(value).map_err(|e| e.to_string()),
     }
 }
 
