@@ -52,10 +52,6 @@ impl Cluster {
         &self.default_namespace
     }
 
-    pub fn server(&self) -> &str {
-        &self.server
-    }
-
     fn log(&self, started: Instant, what: &str) {
         if self.verbose {
             eprintln!("jobgate: {what} ({} ms)", started.elapsed().as_millis());

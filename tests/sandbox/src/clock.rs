@@ -22,10 +22,6 @@ impl Clock {
         }
     }
 
-    pub fn speed(&self) -> f64 {
-        self.speed
-    }
-
     pub fn now(&self) -> Timestamp {
         let elapsed = self.origin_real.elapsed().mul_f64(self.speed);
         let span = jiff::SignedDuration::try_from(elapsed).unwrap_or(jiff::SignedDuration::MAX);
