@@ -83,6 +83,19 @@ async fn sandbox(name: &str) -> Sandbox {
         .unwrap()
 }
 
+/// The next JSON Lines document a watching command prints; fails the test
+/// if none comes within a step.
+async fn next_document(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) -> Value {
+    let line = tokio::time::timeout(STEP, lines.next_line())
+        .await
+        .expect("a document arrives")
+        .expect("stdout is readable")
+        .expect("stdout is still open");
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
 fn stage_states(report: &Value) -> Vec<(String, String)> {
     report["chains"]
         .as_array()
@@ -524,14 +537,7 @@ async fn watch_streams_json_lines_and_ctrl_c_exits_130() {
     .spawn()
     .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first: Value = serde_json::from_str(
-        &tokio::time::timeout(STEP, lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap(),
-    )
-    .unwrap();
+    let first = next_document(&mut lines).await;
     assert_eq!(
         first["chains"][0]["stages"][0]["jobs"][0]["phase"],
         "succeeded"
@@ -542,12 +548,7 @@ async fn watch_streams_json_lines_and_ctrl_c_exits_130() {
     sb.merge_patch("batch", "jobs", "apps", "db-migration", &status, true)
         .unwrap();
     let next: Value = loop {
-        let line = tokio::time::timeout(STEP, lines.next_line())
-            .await
-            .expect("a change arrives")
-            .unwrap()
-            .unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap();
+        let v = next_document(&mut lines).await;
         if v["chains"][0]["stages"][0]["jobs"][0]["phase"] == "failed" {
             break v;
         }
@@ -785,14 +786,7 @@ async fn watch_follows_a_chain_into_a_new_namespace() {
     .spawn()
     .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first: Value = serde_json::from_str(
-        &tokio::time::timeout(STEP, lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap(),
-    )
-    .unwrap();
+    let first = next_document(&mut lines).await;
     assert_eq!(first["chains"][0]["stages"].as_array().unwrap().len(), 3);
 
     // A new namespace with a ready stage, and billing now depending on it.
@@ -815,8 +809,7 @@ async fn watch_follows_a_chain_into_a_new_namespace() {
 
     let seen = tokio::time::timeout(STEP, async {
         loop {
-            let line = lines.next_line().await.unwrap().unwrap();
-            let v: Value = serde_json::from_str(&line).unwrap();
+            let v = next_document(&mut lines).await;
             let stages = v["chains"][0]["stages"]
                 .as_array()
                 .cloned()
