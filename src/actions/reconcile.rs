@@ -50,18 +50,15 @@ pub fn find<'a>(
     ns: &str,
     name: &str,
 ) -> Result<&'a crate::model::Kustomization, AppError> {
-    snap.kustomizations
-        .iter()
-        .find(|k| k.metadata.namespace == ns && k.metadata.name == name)
-        .ok_or_else(|| {
-            let scope = Scope::Namespace(ns.to_string());
-            match super::status::select(snap, &scope, &[name.to_string()]) {
-                Err(e) => e,
-                Ok(_) => AppError::Usage(format!(
-                    "Kustomization \"{name}\" not found in namespace \"{ns}\""
-                )),
-            }
-        })
+    snap.kustomization(ns, name).ok_or_else(|| {
+        let scope = Scope::Namespace(ns.to_string());
+        match super::status::select(snap, &scope, &[name.to_string()]) {
+            Err(e) => e,
+            Ok(_) => AppError::Usage(format!(
+                "Kustomization \"{name}\" not found in namespace \"{ns}\""
+            )),
+        }
+    })
 }
 
 /// Refuses a suspended stage, requests the reconcile (the source's first with
@@ -84,25 +81,19 @@ pub async fn reconcile(
     let mut follower = Follower::new(cluster, &scope, snap);
     if req.with_source {
         let (kind, sns, sname) = source;
-        let is_it = |src: &crate::model::Source| {
-            src.kind == kind && src.metadata.namespace == sns && src.metadata.name == sname
-        };
         match cluster.request_source(&kind, &sns, &sname).await? {
             Some(token) => {
                 writeln!(err, "► {kind}/{sns}/{sname}: reconcile requested")?;
                 follower
                     .until(|s| {
-                        s.sources.iter().any(|src| {
-                            is_it(src)
-                                && src.status.last_handled_reconcile_at.as_ref() == Some(&token)
+                        s.source(&kind, &sns, &sname).is_some_and(|src| {
+                            src.status.last_handled_reconcile_at.as_ref() == Some(&token)
                         })
                     })
                     .await?;
                 let revision = follower
                     .snapshot
-                    .sources
-                    .iter()
-                    .find(|src| is_it(src))
+                    .source(&kind, &sns, &sname)
                     .and_then(|s| s.revision())
                     .unwrap_or("no artifact");
                 // The revision is the source's status, written by whoever can.

@@ -74,11 +74,7 @@ pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError>
         .iter()
         .filter(|r| req.jobs.is_empty() || req.jobs.contains(&r.name))
     {
-        let Some(job) = snap
-            .jobs
-            .iter()
-            .find(|j| j.metadata.namespace == r.namespace && j.metadata.name == r.name)
-        else {
+        let Some(job) = snap.job(&r.namespace, &r.name) else {
             // Gone already (TTL, or deleted): nothing to delete, the reconcile recreates it.
             targets.push(Target {
                 namespace: r.namespace.clone(),

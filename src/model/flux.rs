@@ -2,8 +2,6 @@
 //! unknown fields are skipped, missing ones default, `null` is empty, and
 //! reasons and kinds stay strings so future values decode too.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Deserializer};
 
 use crate::report::JobPhase;
@@ -393,8 +391,28 @@ pub struct Snapshot {
     pub unreadable_job_namespaces: Vec<String>,
 }
 
-/// Sources by (kind, namespace, name).
-pub type SourceIndex<'a> = BTreeMap<(&'a str, &'a str, &'a str), &'a Source>;
+impl Snapshot {
+    /// The Kustomization `ns/name`, if read.
+    pub fn kustomization(&self, ns: &str, name: &str) -> Option<&Kustomization> {
+        self.kustomizations
+            .iter()
+            .find(|k| k.metadata.namespace == ns && k.metadata.name == name)
+    }
+
+    /// The source `kind` `ns/name`, if read.
+    pub fn source(&self, kind: &str, ns: &str, name: &str) -> Option<&Source> {
+        self.sources
+            .iter()
+            .find(|s| s.kind == kind && s.metadata.namespace == ns && s.metadata.name == name)
+    }
+
+    /// The Job `ns/name`, if read.
+    pub fn job(&self, ns: &str, name: &str) -> Option<&Job> {
+        self.jobs
+            .iter()
+            .find(|j| j.metadata.namespace == ns && j.metadata.name == name)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -34,19 +34,10 @@ pub struct Failure {
     pub message: String,
 }
 
-fn find<'a>(snap: &'a Snapshot, ns: &str, name: &str) -> Option<&'a Kustomization> {
-    snap.kustomizations
-        .iter()
-        .find(|k| k.metadata.namespace == ns && k.metadata.name == name)
-}
-
 /// The artifact revision of `ks`'s source, if the snapshot has it.
 pub fn source_revision<'a>(snap: &'a Snapshot, ks: &Kustomization) -> Option<&'a str> {
     let (kind, ns, name) = ks.source_key();
-    snap.sources
-        .iter()
-        .find(|s| s.kind == kind && s.metadata.namespace == ns && s.metadata.name == name)
-        .and_then(|s| s.revision())
+    snap.source(&kind, &ns, &name).and_then(|s| s.revision())
 }
 
 fn revision_matches(applied: Option<&str>, target: &str) -> bool {
@@ -65,7 +56,7 @@ pub fn progress(
     followed: &[(String, String)],
 ) -> Progress {
     let key = format!("{ns}/{name}");
-    let Some(ks) = find(snap, ns, name) else {
+    let Some(ks) = snap.kustomization(ns, name) else {
         return Progress::Failed(Failure {
             stage: key.clone(),
             job: None,
@@ -97,10 +88,7 @@ pub fn progress(
     // The stage's Jobs, from its inventory: a failed run fails the stage at once.
     let mut jobs_done = true;
     for r in ks.inventory_jobs() {
-        let job = snap
-            .jobs
-            .iter()
-            .find(|j| j.metadata.namespace == r.namespace && j.metadata.name == r.name);
+        let job = snap.job(&r.namespace, &r.name);
         let replaced = goal
             .replaced_jobs
             .iter()
@@ -219,16 +207,14 @@ fn failed_upstream(
             continue;
         }
         seen.push((ns.clone(), name.clone()));
-        let Some(dep) = find(snap, &ns, &name) else {
+        let Some(dep) = snap.kustomization(&ns, &name) else {
             continue;
         };
         match stage_state(dep, source_revision(snap, dep)) {
             StageState::Failed if followed.contains(&(ns.clone(), name.clone())) => return None,
             StageState::Failed => {
                 let job = dep.inventory_jobs().into_iter().find_map(|r| {
-                    snap.jobs
-                        .iter()
-                        .find(|j| j.metadata.namespace == r.namespace && j.metadata.name == r.name)
+                    snap.job(&r.namespace, &r.name)
                         .filter(|j| j.phase().0 == JobPhase::Failed)
                         .map(|j| (r, j.phase().1.cloned()))
                 });
@@ -263,7 +249,7 @@ pub fn dependencies_done(
     name: &str,
     goal_of: impl Fn(&str, &str) -> Goal,
 ) -> bool {
-    let Some(ks) = find(snap, ns, name) else {
+    let Some(ks) = snap.kustomization(ns, name) else {
         return false;
     };
     ks.dependencies().iter().all(|(dns, dname)| {
@@ -296,7 +282,7 @@ pub fn downstream(snap: &Snapshot, ns: &str, name: &str) -> Vec<(String, String)
         let placeable: Vec<(String, String)> = order
             .iter()
             .filter(|k| {
-                find(snap, &k.0, &k.1)
+                snap.kustomization(&k.0, &k.1)
                     .map(|ks| ks.dependencies())
                     .unwrap_or_default()
                     .iter()
