@@ -15,6 +15,10 @@ use crate::model::progress::{Failure, Goal, Progress, dependencies_done, progres
 use crate::render::{sanitize, short_revision};
 use crate::report::StageState;
 
+/// Lines of a failed Job's log shown when following stops on it (`status`
+/// shows fewer, per Job, in its report).
+const FAILURE_LOG_LINES: i64 = 10;
+
 /// A stage to follow and what it must reach.
 #[derive(Debug, Clone)]
 pub struct Followed {
@@ -177,7 +181,7 @@ impl<'c> Follower<'c> {
                     Progress::Done { .. } => {}
                     Progress::Failed(failure) => {
                         let log_tail = match &failure.job {
-                            Some((ns, job)) => cluster.job_log_tail(ns, job, 10).await,
+                            Some((ns, job)) => cluster.job_log_tail(ns, job, FAILURE_LOG_LINES).await,
                             None => None,
                         };
                         return Ok(Outcome::Failed {
