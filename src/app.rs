@@ -46,10 +46,11 @@ pub async fn run(settings: Settings, out: &mut dyn Write, err: &mut dyn Write) -
             if let CommandSettings::Rerun(r) = &settings.command
                 && !r.dry_run
             {
-                let ns = match &settings.namespaces {
-                    crate::settings::Namespaces::Named(ns) => format!(" -n {ns}"),
-                    _ => String::new(),
-                };
+                let ns = r
+                    .namespace
+                    .as_ref()
+                    .map(|ns| format!(" -n {ns}"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     err,
                     "interrupted: if Jobs were deleted (see above), Flux recreates them at its next reconcile of {0}, now with `kubectl jobgate reconcile {0}{ns}`",
@@ -188,14 +189,11 @@ fn version(format: Format, out: &mut dyn Write) -> Result<Exit, AppError> {
     Ok(Exit::Ok)
 }
 
-/// The namespace a single-name command acts in.
-fn namespace_of(settings: &Settings, cluster: &Cluster) -> Result<String, AppError> {
-    match settings.namespaces.scope(cluster.default_namespace()) {
-        Scope::Namespace(ns) => Ok(ns),
-        Scope::All => Err(AppError::Usage(
-            "this command acts on one Kustomization: give its namespace with -n, not -A".into(),
-        )),
-    }
+/// The namespace a single-name command acts in: `-n`, or the context's.
+fn namespace_of(namespace: &Option<String>, cluster: &Cluster) -> String {
+    namespace
+        .clone()
+        .unwrap_or_else(|| cluster.default_namespace().to_string())
 }
 
 /// The final result on stdout (the chains of `names`), the failure's log tail
@@ -254,7 +252,7 @@ async fn reconcile(
     err: &mut dyn Write,
 ) -> Result<Exit, AppError> {
     let cluster = Cluster::connect(&settings.kube).await?;
-    let namespace = namespace_of(settings, &cluster)?;
+    let namespace = namespace_of(&r.namespace, &cluster);
     let req = actions::reconcile::Request {
         namespace: &namespace,
         name: &r.name,
@@ -279,7 +277,7 @@ async fn rerun(
 ) -> Result<Exit, AppError> {
     use actions::rerun::{Rerun, Target};
     let cluster = Cluster::connect(&settings.kube).await?;
-    let namespace = namespace_of(settings, &cluster)?;
+    let namespace = namespace_of(&r.namespace, &cluster);
     let req = actions::rerun::Request {
         namespace: &namespace,
         name: &r.name,

@@ -61,6 +61,8 @@ pub enum CommandSettings {
 
 #[derive(Debug, Clone)]
 pub struct ReconcileSettings {
+    /// `-n`; `None`: the kubeconfig context's (never all: refused at parse time).
+    pub namespace: Option<String>,
     pub name: String,
     pub with_source: bool,
     pub downstream: bool,
@@ -70,6 +72,8 @@ pub struct ReconcileSettings {
 
 #[derive(Debug, Clone)]
 pub struct RerunSettings {
+    /// `-n`; `None`: the kubeconfig context's (never all: refused at parse time).
+    pub namespace: Option<String>,
     pub name: String,
     pub jobs: Vec<String>,
     pub downstream: bool,
@@ -191,6 +195,14 @@ impl Settings {
             (false, Some(ns)) => Namespaces::Named(ns),
             (false, None) => Namespaces::FromContext,
         };
+        // reconcile and rerun act on one Kustomization, so in one namespace.
+        let one_namespace = |command: &str| match &namespaces {
+            Namespaces::All => Err(format!(
+                "{command} acts on one Kustomization, not on all namespaces: give its namespace with -n instead of -A"
+            )),
+            Namespaces::Named(ns) => Ok(Some(ns.clone())),
+            Namespaces::FromContext => Ok(None),
+        };
         let command = match cli.command {
             Command::Status(s) => CommandSettings::Status(StatusSettings {
                 names: s.names,
@@ -199,6 +211,7 @@ impl Settings {
                 watch: s.watch,
             }),
             Command::Reconcile(r) => CommandSettings::Reconcile(ReconcileSettings {
+                namespace: one_namespace("reconcile")?,
                 name: r.name,
                 with_source: r.with_source,
                 downstream: r.downstream,
@@ -206,6 +219,7 @@ impl Settings {
                 format: format_of(r.output),
             }),
             Command::Rerun(r) => CommandSettings::Rerun(RerunSettings {
+                namespace: one_namespace("rerun")?,
                 name: r.name,
                 jobs: r.jobs,
                 downstream: r.downstream,
@@ -362,6 +376,14 @@ mod tests {
             .unwrap()
             .namespaces,
             Namespaces::All
+        );
+        assert_eq!(
+            resolve(
+                &["kubectl-jobgate", "-A", "rerun", "app-pre-deploy"],
+                Environment::default()
+            )
+            .unwrap_err(),
+            "rerun acts on one Kustomization, not on all namespaces: give its namespace with -n instead of -A"
         );
         assert!(
             resolve(

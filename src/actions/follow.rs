@@ -181,7 +181,9 @@ impl<'c> Follower<'c> {
                     Progress::Done { .. } => {}
                     Progress::Failed(failure) => {
                         let log_tail = match &failure.job {
-                            Some((ns, job)) => cluster.job_log_tail(ns, job, FAILURE_LOG_LINES).await,
+                            Some((ns, job)) => {
+                                cluster.job_log_tail(ns, job, FAILURE_LOG_LINES).await
+                            }
                             None => None,
                         };
                         return Ok(Outcome::Failed {

@@ -492,6 +492,17 @@ async fn configuration_errors_exit_2() {
         ),
         (2, true)
     );
+    // One Kustomization, one namespace: refused before anything is read.
+    sb.clear_requests();
+    let all = jobgate(&sb, "config", &["reconcile", "app-deploy", "-A"]).await;
+    assert_eq!(
+        (all.code, all.stderr.trim()),
+        (
+            2,
+            "error: reconcile acts on one Kustomization, not on all namespaces: give its namespace with -n instead of -A"
+        )
+    );
+    assert!(sb.requests().is_empty(), "{:?}", sb.requests());
     let help = jobgate(&sb, "config", &["status", "--help"]).await;
     assert_eq!(help.code, 0);
     assert!(
