@@ -168,6 +168,16 @@ fn mark_progressing(conds: &mut Vec<Value>, message: &str, generation: i64, now:
     );
 }
 
+/// The status's conditions, edited in place (an empty list if it had none).
+fn conditions(status: &mut Value) -> &mut Vec<Value> {
+    let slot = &mut status["conditions"];
+    if !slot.is_array() {
+        *slot = json!([]);
+    }
+    slot.as_array_mut()
+        .expect("conditions were just made a list")
+}
+
 fn remove_condition(conds: &mut Vec<Value>, type_: &str) {
     conds.retain(|c| c["type"] != type_);
 }
@@ -354,20 +364,11 @@ impl Sim {
             let generation = current.value["metadata"]["generation"]
                 .as_i64()
                 .unwrap_or(1);
-            let mut conds: Vec<Value> =
-                status["conditions"].as_array().cloned().unwrap_or_default();
+            let conds = conditions(&mut status);
             let msg = format!("stored artifact for revision '{head}'");
+            set_condition(conds, "Ready", "True", "Succeeded", &msg, generation, &now);
             set_condition(
-                &mut conds,
-                "Ready",
-                "True",
-                "Succeeded",
-                &msg,
-                generation,
-                &now,
-            );
-            set_condition(
-                &mut conds,
+                conds,
                 "ArtifactInStorage",
                 "True",
                 "Succeeded",
@@ -375,7 +376,6 @@ impl Sim {
                 generation,
                 &now,
             );
-            status["conditions"] = json!(conds);
             self.event(&current.value, "Normal", "NewArtifact", &msg, SC);
         }
         if let Some(t) = token {
@@ -594,11 +594,10 @@ impl Sim {
             self.write_status(self.ids.ks, key, status, KC);
             return Some(interval);
         }
-        let mut conds: Vec<Value> = status["conditions"].as_array().cloned().unwrap_or_default();
+        let conds = conditions(&mut status);
         let now = api.clock.rfc3339();
         // The flap every reconcile shows, even when nothing changes.
-        mark_progressing(&mut conds, "Reconciliation in progress", generation, &now);
-        status["conditions"] = json!(conds);
+        mark_progressing(conds, "Reconciliation in progress", generation, &now);
         self.write_status(self.ids.ks, key, status.clone(), KC);
         api.clock.sleep(Duration::from_millis(200)).await;
 
@@ -673,11 +672,10 @@ impl Sim {
                 }
             };
             if let Some(msg) = msg {
-                let mut conds: Vec<Value> =
-                    status["conditions"].as_array().cloned().unwrap_or_default();
+                let conds = conditions(&mut status);
                 let now = api.clock.rfc3339();
                 set_condition(
-                    &mut conds,
+                    conds,
                     "Ready",
                     "False",
                     "DependencyNotReady",
@@ -685,8 +683,7 @@ impl Sim {
                     generation,
                     &now,
                 );
-                remove_condition(&mut conds, "Reconciling");
-                status["conditions"] = json!(conds);
+                remove_condition(conds, "Reconciling");
                 self.write_status(self.ids.ks, key, status, KC);
                 self.event(&ks, "Normal", "DependencyNotReady", &msg, KC);
                 return Some(self.timing.requeue_dependency);
@@ -836,29 +833,26 @@ impl Sim {
                 .as_str()
                 .and_then(parse_duration)
                 .unwrap_or(interval);
-            let mut conds: Vec<Value> =
-                status["conditions"].as_array().cloned().unwrap_or_default();
+            let conds = conditions(&mut status);
             let now = api.clock.rfc3339();
             let msg = format!(
                 "Running health checks for revision {revision} with a timeout of {}",
                 go_duration(timeout)
             );
-            mark_progressing(&mut conds, &msg, generation, &now);
-            status["conditions"] = json!(conds);
+            mark_progressing(conds, &msg, generation, &now);
             self.write_status(self.ids.ks, key, status.clone(), KC);
             let check_started = api.clock.now();
             match self.health(&applied, timeout).await {
                 Ok(()) => {
                     let took = api.clock.now().duration_since(check_started);
-                    let mut conds: Vec<Value> =
-                        status["conditions"].as_array().cloned().unwrap_or_default();
+                    let conds = conditions(&mut status);
                     let now = api.clock.rfc3339();
                     let msg = format!(
                         "Health check passed in {}",
                         go_duration(Duration::from_secs_f64(took.as_secs_f64().max(0.0)))
                     );
                     set_condition(
-                        &mut conds,
+                        conds,
                         "Healthy",
                         "True",
                         "Succeeded",
@@ -866,7 +860,6 @@ impl Sim {
                         generation,
                         &now,
                     );
-                    status["conditions"] = json!(conds);
                 }
                 Err(failure) => {
                     let took = api.clock.now().duration_since(check_started);
@@ -884,11 +877,10 @@ impl Sim {
                             (format!("health check failed after {took}: {m}"), m)
                         }
                     };
-                    let mut conds: Vec<Value> =
-                        status["conditions"].as_array().cloned().unwrap_or_default();
+                    let conds = conditions(&mut status);
                     let now = api.clock.rfc3339();
                     set_condition(
-                        &mut conds,
+                        conds,
                         "Healthy",
                         "False",
                         "HealthCheckFailed",
@@ -896,7 +888,6 @@ impl Sim {
                         generation,
                         &now,
                     );
-                    status["conditions"] = json!(conds);
                     return Some(self.finish_failed(
                         key,
                         &mut status,
@@ -912,10 +903,10 @@ impl Sim {
 
         // Success.
         let fresh = api.store.get(self.ids.ks, &key.0, &key.1)?;
-        let mut conds: Vec<Value> = status["conditions"].as_array().cloned().unwrap_or_default();
+        let conds = conditions(&mut status);
         let now = api.clock.rfc3339();
         set_condition(
-            &mut conds,
+            conds,
             "Ready",
             "True",
             "ReconciliationSucceeded",
@@ -923,9 +914,8 @@ impl Sim {
             generation,
             &now,
         );
-        remove_condition(&mut conds, "Reconciling");
-        remove_condition(&mut conds, "Stalled");
-        status["conditions"] = json!(conds);
+        remove_condition(conds, "Reconciling");
+        remove_condition(conds, "Stalled");
         status["lastAppliedRevision"] = json!(revision);
         status["observedGeneration"] = json!(generation);
         self.write_status(self.ids.ks, key, status, KC);
@@ -1022,10 +1012,8 @@ impl Sim {
         interval: Duration,
     ) -> Duration {
         let now = self.sh.api.clock.rfc3339();
-        let mut conds: Vec<Value> = status["conditions"].as_array().cloned().unwrap_or_default();
-        set_condition(
-            &mut conds, "Ready", "False", reason, message, generation, &now,
-        );
+        let conds = conditions(status);
+        set_condition(conds, "Ready", "False", reason, message, generation, &now);
         let retrying = conds
             .iter()
             .find(|c| c["type"] == "Reconciling")
@@ -1033,7 +1021,7 @@ impl Sim {
             .unwrap_or("Reconciliation in progress")
             .to_string();
         set_condition(
-            &mut conds,
+            conds,
             "Reconciling",
             "True",
             "ProgressingWithRetry",
@@ -1041,7 +1029,6 @@ impl Sim {
             generation,
             &now,
         );
-        status["conditions"] = json!(conds);
         if let Some(rev) = attempted {
             status["lastAttemptedRevision"] = json!(rev);
         }
