@@ -43,24 +43,6 @@ impl Followed {
     }
 }
 
-/// A stage to follow to `goal`, and with `downstream` its dependents after it
-/// (to the source's revision).
-pub fn with_dependents(
-    snap: &Snapshot,
-    ns: &str,
-    name: &str,
-    goal: Goal,
-    downstream: bool,
-) -> Vec<Followed> {
-    let mut stages = vec![Followed::new(ns, name, goal)];
-    if downstream {
-        for (dns, dname) in crate::model::progress::downstream(snap, ns, name) {
-            stages.push(Followed::new(&dns, &dname, Goal::default()));
-        }
-    }
-    stages
-}
-
 /// How following ended: every stage done, or one failed (with its Job's log tail).
 pub enum Outcome {
     Done(Snapshot),
@@ -120,6 +102,26 @@ impl<'c> Follower<'c> {
             self.advance().await?;
         }
         Ok(())
+    }
+
+    /// Follows the stage `ns/name` to `goal` and, with `downstream`, its
+    /// dependents after it (to their source's revision, each nudged as its
+    /// dependencies become ready): what `reconcile` and `rerun` end with.
+    pub async fn follow_stage(
+        self,
+        ns: &str,
+        name: &str,
+        goal: Goal,
+        downstream: bool,
+        err: &mut dyn Write,
+    ) -> Result<Outcome, AppError> {
+        let mut stages = vec![Followed::new(ns, name, goal)];
+        if downstream {
+            for (dns, dname) in crate::model::progress::downstream(&self.snapshot, ns, name) {
+                stages.push(Followed::new(&dns, &dname, Goal::default()));
+            }
+        }
+        self.follow(stages, downstream, err).await
     }
 
     /// Follows `stages` until all are done or one fails.

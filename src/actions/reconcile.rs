@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use super::follow::{Follower, Outcome, narrate, with_dependents};
+use super::follow::{Follower, Outcome, narrate};
 use crate::cluster::{Cluster, Scope};
 use crate::error::AppError;
 use crate::model::progress::Goal;
@@ -120,14 +120,8 @@ pub async fn reconcile(
         token: Some(token),
         ..Goal::default()
     };
-    let stages = with_dependents(
-        &follower.snapshot,
-        req.namespace,
-        req.name,
-        goal,
-        req.downstream,
-    );
-    Ok(Reconciled::Followed(
-        follower.follow(stages, req.downstream, err).await?,
-    ))
+    let outcome = follower
+        .follow_stage(req.namespace, req.name, goal, req.downstream, err)
+        .await?;
+    Ok(Reconciled::Followed(outcome))
 }

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 
-use super::follow::{Follower, Outcome, narrate, with_dependents};
+use super::follow::{Follower, Outcome, narrate};
 use super::reconcile::find_active;
 use crate::cluster::{Cluster, Deletion, Scope};
 use crate::error::AppError;
@@ -222,14 +222,8 @@ pub async fn rerun(
         replaced_jobs: replaced,
         ..Goal::default()
     };
-    let stages = with_dependents(
-        &follower.snapshot,
-        req.namespace,
-        req.name,
-        goal,
-        req.downstream,
-    );
-    Ok(Rerun::Followed(
-        follower.follow(stages, req.downstream, err).await?,
-    ))
+    let outcome = follower
+        .follow_stage(req.namespace, req.name, goal, req.downstream, err)
+        .await?;
+    Ok(Rerun::Followed(outcome))
 }
