@@ -792,3 +792,79 @@ async fn rerun_of_a_job_already_gone_recreates_it() {
     assert_ne!(new["metadata"]["uid"].as_str().unwrap(), old);
     assert_eq!(new["status"]["succeeded"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_whose_delete_fails_deletes_nothing_and_says_so() {
+    let sb = live("canonical", 100.0).await;
+    let uid = job(&sb, "db-migration").unwrap()["metadata"]["uid"].clone();
+    // Another client replaced the Job between the read and the delete: the
+    // uid precondition answers 409, and the new Job is left alone.
+    sb.add_fault(Fault::Fail {
+        path: "/apis/batch/v1/namespaces/apps/jobs/db-migration".into(),
+        method: Some("DELETE".into()),
+        count: 1,
+        status: 409,
+        retry_after: None,
+    });
+    let r = jobgate(&sb, "delete-fails", &["rerun", "app-pre-deploy", "--yes"]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().last().unwrap_or(""),
+        "error: Job apps/db-migration changed while jobgate was deleting (another run replaced it), so it was left alone; nothing was deleted"
+    );
+    // A delete that is forbidden says so, and nothing is asked of Flux.
+    sb.add_fault(Fault::Deny {
+        verb: "delete".into(),
+        group: "batch".into(),
+        resource: "jobs".into(),
+        namespace: Some("apps".into()),
+        name: None,
+    });
+    let r = jobgate(&sb, "delete-fails", &["rerun", "app-pre-deploy", "--yes"]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let last = r.stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error: cannot delete Job apps/db-migration: forbidden: ")
+            && last.ends_with("; nothing was deleted"),
+        "{last}"
+    );
+    assert_eq!(job(&sb, "db-migration").unwrap()["metadata"]["uid"], uid);
+    assert!(
+        !sb.requests().iter().any(|r| r.verb == "patch"),
+        "no reconcile was requested: {:?}",
+        sb.requests()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_source_kind_and_an_empty_wait_are_said() {
+    let sb = live("canonical", 100.0).await;
+    patch(
+        &sb,
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "app-deploy",
+        json!({"spec": {"sourceRef": {"kind": "ExternalArtifact", "name": "my-app"}}}),
+        false,
+    );
+    let r = jobgate(
+        &sb,
+        "unknown-source",
+        &["reconcile", "app-deploy", "--with-source", "--no-wait"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().collect::<Vec<_>>(),
+        [
+            "◎ source kind ExternalArtifact is not one jobgate can reconcile; reconciling apps/app-deploy only",
+            "► apps/app-deploy: reconcile requested",
+        ]
+    );
+
+    let r = jobgate(&sb, "empty-wait", &["wait", "--all", "-n", "nowhere"]).await;
+    assert_eq!(
+        (r.code, r.stderr.trim(), r.stdout.as_str()),
+        (0, "No Flux Kustomizations to wait for.", "")
+    );
+}
