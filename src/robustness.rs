@@ -158,10 +158,8 @@ fn kustomizations_decode_from_any_json_shape() {
         json.push('}');
         // Decoding may fail; it must not panic, and what decodes can be analyzed.
         if let Ok(ks) = serde_json::from_str::<Kustomization>(&json) {
-            let snap = crate::model::Snapshot {
-                kustomizations: vec![ks],
-                ..Default::default()
-            };
+            let mut snap = crate::model::Snapshot::default();
+            snap.kustomizations.push(ks);
             let _ = crate::model::analyze(&snap, &crate::model::Selection::default());
         }
     }

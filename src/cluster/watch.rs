@@ -232,11 +232,9 @@ impl Watch {
     }
 
     fn snapshot(&self) -> Snapshot {
-        let mut snap = Snapshot {
-            gaps: self.gaps.clone(),
-            unreadable_job_namespaces: self.unreadable_job_namespaces.clone(),
-            ..Snapshot::default()
-        };
+        let mut snap = Snapshot::default();
+        snap.gaps = self.gaps.clone();
+        snap.unreadable_job_namespaces = self.unreadable_job_namespaces.clone();
         for item in self.feeds.iter().flat_map(|f| f.objects.values()) {
             match item {
                 Item::Kustomization(k) => snap.kustomizations.push(k.clone()),

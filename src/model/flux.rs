@@ -2,6 +2,9 @@
 //! unknown fields are skipped, missing ones default, `null` is empty, and
 //! reasons and kinds stay strings so future values decode too.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Deserializer};
 
 use crate::report::JobPhase;
@@ -379,7 +382,8 @@ pub fn short_revision(rev: &str) -> String {
     rev.to_string()
 }
 
-/// Everything read from the cluster for one view.
+/// Everything read from the cluster for one view. Built once (by the cluster
+/// layer, or from YAML), then only read: the lookups index it on first use.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub kustomizations: Vec<Kustomization>,
@@ -389,28 +393,89 @@ pub struct Snapshot {
     pub gaps: Vec<String>,
     /// Namespaces whose Jobs could not be listed (`*`: all): their Jobs are unknown, not gone.
     pub unreadable_job_namespaces: Vec<String>,
+    index: OnceLock<Index>,
+}
+
+/// Positions in a snapshot's lists by namespace, then name: following
+/// thousands of stages looks up each stage's Kustomization, source and Jobs
+/// on every change, which scans would make quadratic.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    /// The list lengths indexed; a snapshot changed since is scanned instead.
+    lengths: (usize, usize, usize),
+    kustomizations: Positions,
+    sources: Positions,
+    jobs: Positions,
+}
+
+type Positions = HashMap<String, HashMap<String, Vec<usize>>>;
+
+fn positions<'a>(keys: impl Iterator<Item = &'a Meta>) -> Positions {
+    let mut map = Positions::new();
+    for (i, m) in keys.enumerate() {
+        map.entry(m.namespace.clone())
+            .or_default()
+            .entry(m.name.clone())
+            .or_default()
+            .push(i);
+    }
+    map
+}
+
+fn at<'s, T>(list: &'s [T], map: &Positions, ns: &str, name: &str) -> impl Iterator<Item = &'s T> {
+    map.get(ns)
+        .and_then(|names| names.get(name))
+        .into_iter()
+        .flatten()
+        .filter_map(|&i| list.get(i))
 }
 
 impl Snapshot {
+    fn lengths(&self) -> (usize, usize, usize) {
+        (
+            self.kustomizations.len(),
+            self.sources.len(),
+            self.jobs.len(),
+        )
+    }
+
+    /// The index, if it still describes the lists.
+    fn index(&self) -> Option<&Index> {
+        let index = self.index.get_or_init(|| Index {
+            lengths: self.lengths(),
+            kustomizations: positions(self.kustomizations.iter().map(|k| &k.metadata)),
+            sources: positions(self.sources.iter().map(|s| &s.metadata)),
+            jobs: positions(self.jobs.iter().map(|j| &j.metadata)),
+        });
+        (index.lengths == self.lengths()).then_some(index)
+    }
+
     /// The Kustomization `ns/name`, if read.
     pub fn kustomization(&self, ns: &str, name: &str) -> Option<&Kustomization> {
-        self.kustomizations
-            .iter()
-            .find(|k| k.metadata.namespace == ns && k.metadata.name == name)
+        let is_it = |k: &&Kustomization| k.metadata.namespace == ns && k.metadata.name == name;
+        match self.index() {
+            Some(ix) => at(&self.kustomizations, &ix.kustomizations, ns, name).find(is_it),
+            None => self.kustomizations.iter().find(is_it),
+        }
     }
 
     /// The source `kind` `ns/name`, if read.
     pub fn source(&self, kind: &str, ns: &str, name: &str) -> Option<&Source> {
-        self.sources
-            .iter()
-            .find(|s| s.kind == kind && s.metadata.namespace == ns && s.metadata.name == name)
+        let is_it =
+            |s: &&Source| s.kind == kind && s.metadata.namespace == ns && s.metadata.name == name;
+        match self.index() {
+            Some(ix) => at(&self.sources, &ix.sources, ns, name).find(is_it),
+            None => self.sources.iter().find(is_it),
+        }
     }
 
     /// The Job `ns/name`, if read.
     pub fn job(&self, ns: &str, name: &str) -> Option<&Job> {
-        self.jobs
-            .iter()
-            .find(|j| j.metadata.namespace == ns && j.metadata.name == name)
+        let is_it = |j: &&Job| j.metadata.namespace == ns && j.metadata.name == name;
+        match self.index() {
+            Some(ix) => at(&self.jobs, &ix.jobs, ns, name).find(is_it),
+            None => self.jobs.iter().find(is_it),
+        }
     }
 }
 
@@ -549,5 +614,48 @@ mod tests {
         assert!(ks.spec.depends_on.is_empty() && ks.status.conditions.is_empty());
         let empty: Kustomization = serde_json::from_str("{}").unwrap();
         assert_eq!(empty.metadata.generation, 0);
+    }
+
+    #[test]
+    fn lookups_find_by_key_and_survive_a_later_push() {
+        let meta = |ns: &str, name: &str| serde_json::json!({"namespace": ns, "name": name});
+        let ks = |ns, name| -> Kustomization {
+            serde_json::from_value(serde_json::json!({"metadata": meta(ns, name)})).unwrap()
+        };
+        let mut snap = Snapshot {
+            kustomizations: vec![ks("a", "x"), ks("b", "x"), ks("a", "y")],
+            sources: vec![
+                serde_json::from_value(
+                    serde_json::json!({"kind": "GitRepository", "metadata": meta("a", "x")}),
+                )
+                .unwrap(),
+                serde_json::from_value(
+                    serde_json::json!({"kind": "OCIRepository", "metadata": meta("a", "x")}),
+                )
+                .unwrap(),
+            ],
+            jobs: vec![
+                serde_json::from_value(serde_json::json!({"metadata": meta("b", "j")})).unwrap(),
+            ],
+            ..Snapshot::default()
+        };
+        let found = |s: &Snapshot, ns: &str, name: &str| {
+            s.kustomization(ns, name)
+                .map(|k| format!("{}/{}", k.metadata.namespace, k.metadata.name))
+        };
+        assert_eq!(found(&snap, "b", "x").as_deref(), Some("b/x"));
+        assert_eq!(found(&snap, "a", "y").as_deref(), Some("a/y"));
+        assert_eq!(found(&snap, "b", "y"), None);
+        assert_eq!(
+            snap.source("OCIRepository", "a", "x")
+                .map(|s| s.kind.as_str()),
+            Some("OCIRepository")
+        );
+        assert!(snap.source("Bucket", "a", "x").is_none());
+        assert!(snap.job("b", "j").is_some() && snap.job("a", "j").is_none());
+        // Indexed by the first lookup; a push after it is still found (scanned).
+        snap.kustomizations.push(ks("c", "z"));
+        assert_eq!(found(&snap, "c", "z").as_deref(), Some("c/z"));
+        assert_eq!(found(&snap.clone(), "b", "x").as_deref(), Some("b/x"));
     }
 }
