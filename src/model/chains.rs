@@ -159,6 +159,8 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
         }
     }
 
+    // A set: `wait --all` names every stage, and each is looked up.
+    let named: BTreeSet<&Key> = selection.names.iter().collect();
     let mut chains = vec![];
     for component in components(&nodes) {
         let (order, cycle) = topological(&component, &nodes);
@@ -172,7 +174,7 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
                 .as_ref()
                 .is_none_or(|nss| chain_stages.iter().any(|s| nss.contains(&s.namespace)))
         } else {
-            component.iter().any(|k| selection.names.contains(k))
+            component.iter().any(|k| named.contains(k))
         };
         if !selected {
             continue;
