@@ -208,6 +208,7 @@ async fn an_immutable_job_change_without_force_fails_like_flux() {
     );
     sb.push("apps", "my-app", "ghcr.io/org/my-app:v2.0.0")
         .unwrap();
+    let mark = sb.resource_version();
     let r = jobgate(
         &sb,
         "immutable",
@@ -215,15 +216,29 @@ async fn an_immutable_job_change_without_force_fails_like_flux() {
     )
     .await;
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let conditions = ks(&sb, "app-pre-deploy")["status"]["conditions"].clone();
-    let ready = conditions
-        .as_array()
+    // The controller retries at once at this speed and flips Ready back to
+    // "Reconciliation in progress": assert on the failure it recorded, from the
+    // object's history, not on whatever state it is in by now.
+    let failed = sb
+        .versions_since(
+            mark,
+            "kustomize.toolkit.fluxcd.io",
+            "kustomizations",
+            "apps",
+            "app-pre-deploy",
+        )
         .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .unwrap()
-        .clone();
-    let message = ready["message"].as_str().unwrap();
+        .into_iter()
+        .filter_map(|ks| {
+            ks["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "Ready" && c["reason"] == "ReconciliationFailed")
+                .cloned()
+        })
+        .next()
+        .expect("Flux recorded the failed apply");
+    let message = failed["message"].as_str().unwrap();
     assert!(
         message.starts_with("Job/apps/db-migration dry-run failed (Invalid): Job.batch \"db-migration\" is invalid: spec.template: Invalid value: core.PodTemplateSpec{"),
         "{message}"

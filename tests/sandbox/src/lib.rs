@@ -253,6 +253,46 @@ impl Sandbox {
             .map(|o| o.value.clone())
     }
 
+    /// The store's resourceVersion now: a mark for [`Sandbox::versions_since`].
+    pub fn resource_version(&self) -> u64 {
+        self.shared.api.store.resource_version()
+    }
+
+    /// Every version an object was written as after resourceVersion `since`, oldest
+    /// first, from the store's change history: a test asserts on a state that the
+    /// object went through, not on whatever the controllers made of it since.
+    /// Errors when the history no longer reaches back to `since`.
+    pub fn versions_since(
+        &self,
+        since: u64,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        let api = &self.shared.api;
+        let res = api
+            .registry
+            .find(group, "v1", plural)
+            .ok_or_else(|| format!("no resource {plural}.{group}"))?;
+        let storage = api.registry.storage(res);
+        let (backlog, _) = api.store.subscribe_from(since).map_err(|e| {
+            format!(
+                "the history no longer reaches back to {} (oldest {})",
+                e.requested, e.oldest
+            )
+        })?;
+        Ok(backlog
+            .iter()
+            .filter(|c| {
+                c.resource == storage
+                    && c.object.namespace() == namespace
+                    && c.object.name() == name
+            })
+            .map(|c| c.object.value.clone())
+            .collect())
+    }
+
     /// Merge-patches an object, or its status with `status`, with the API's
     /// semantics (field manager `sandbox-test`): how tests change the cluster
     /// behind the client's back.
