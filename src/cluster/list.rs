@@ -122,20 +122,11 @@ struct NameOnly {
     metadata: Meta,
 }
 
-/// The list's `metadata`, read without scanning the items: the apiserver
-/// writes it before them, and a stream deserializer stops after one value.
+/// The list's `metadata`, wherever the server wrote it: kube-apiserver puts a
+/// built-in list's before the items and a custom resource's after them (its
+/// keys are sorted), so no position can be assumed. The items are skipped,
+/// not decoded.
 fn list_meta(body: &[u8]) -> Result<ListMeta, serde_json::Error> {
-    const KEY: &[u8] = b"\"metadata\":";
-    let head = &body[..body.len().min(4096)];
-    if let Some(pos) = head.windows(KEY.len()).position(|w| w == KEY) {
-        let rest = &body[pos + KEY.len()..];
-        if let Some(Ok(meta)) = serde_json::Deserializer::from_slice(rest)
-            .into_iter::<ListMeta>()
-            .next()
-        {
-            return Ok(meta);
-        }
-    }
     serde_json::from_slice::<MetaOnly>(body).map(|m| m.metadata)
 }
 
@@ -507,4 +498,29 @@ fn merge_sources(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_continue_token_is_found_before_or_after_the_items() {
+        let token = |body: &str| list_meta(body.as_bytes()).unwrap().continue_;
+        // A built-in list (Jobs), as kube-apiserver writes it.
+        assert_eq!(
+            token(
+                r#"{"kind":"JobList","apiVersion":"batch/v1","metadata":{"continue":"t1"},"items":[{"metadata":{"name":"a"}}]}"#
+            ),
+            Some("t1".into())
+        );
+        // A custom-resource list: keys sorted, the items' metadata first.
+        assert_eq!(
+            token(
+                r#"{"apiVersion":"kustomize.toolkit.fluxcd.io/v1","items":[{"metadata":{"name":"a","resourceVersion":"1"}}],"kind":"KustomizationList","metadata":{"continue":"t2","resourceVersion":"9"}}"#
+            ),
+            Some("t2".into())
+        );
+        assert_eq!(token(r#"{"items":[],"metadata":{}}"#), None);
+    }
 }

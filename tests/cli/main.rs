@@ -345,6 +345,24 @@ async fn scale_needs_the_same_requests_as_one_app() {
     assert!(lists.iter().all(|r| r.verb == "list" && r.code == 200));
 }
 
+/// kube-apiserver writes a custom-resource list's `continue` token after the
+/// items; reading the first `metadata` found lost it, and with it every page
+/// after the first (5,000 of 15,003 Kustomizations on a real cluster).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resource_lists_are_read_past_the_first_page() {
+    let sb = Sandbox::start(Scenario::scale(1_700)).await.unwrap();
+    let r = jobgate(&sb, "pages", &["status", "-A", "-o", "json", "-v"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["chains"].as_array().unwrap().len(), 1_700);
+    assert!(
+        r.stderr
+            .contains("listed kustomizations in all namespaces (5100 items, 2 page(s))"),
+        "{}",
+        r.stderr
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_without_flux_is_a_clear_error() {
     let sb = sandbox("no-flux").await;

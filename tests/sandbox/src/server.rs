@@ -625,22 +625,44 @@ fn list(
             .collect();
         return Ok(json_response(200, &table::table(def, rows, true, meta)));
     }
+    // kube-apiserver's field order: a built-in list is written by its Go struct
+    // (kind, apiVersion, metadata, items), a custom-resource list as an
+    // unstructured map, keys sorted (apiVersion, items, kind, metadata), so its
+    // `continue` token comes after every item.
     let mut out = Vec::with_capacity(256 + page.items.len() * 2048);
-    write!(
-        out,
-        "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
-        def.list_kind(),
-        def.api_version(),
-        meta
-    )
-    .map_err(ApiError::internal)?;
-    for (i, item) in page.items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    let items = |out: &mut Vec<u8>| {
+        for (i, item) in page.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            item.write_json(out, def.custom);
         }
-        item.write_json(&mut out, def.custom);
+    };
+    if def.custom {
+        write!(
+            out,
+            "{{\"apiVersion\":\"{}\",\"items\":[",
+            def.api_version()
+        )
+        .map_err(ApiError::internal)?;
+        items(&mut out);
+        write!(
+            out,
+            "],\"kind\":\"{}\",\"metadata\":{meta}}}",
+            def.list_kind()
+        )
+        .map_err(ApiError::internal)?;
+    } else {
+        write!(
+            out,
+            "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{meta},\"items\":[",
+            def.list_kind(),
+            def.api_version(),
+        )
+        .map_err(ApiError::internal)?;
+        items(&mut out);
+        out.extend_from_slice(b"]}");
     }
-    out.extend_from_slice(b"]}");
     Ok(respond(200, "application/json", out, gzip))
 }
 
