@@ -3,7 +3,7 @@
 //! kube-runtime's `wait::conditions`, used by `reconcile`, `rerun` and `wait`.
 
 use super::chains::stage_state;
-use super::flux::{Kustomization, Snapshot, condition, short_revision};
+use super::flux::{Job, Kustomization, Snapshot, condition, short_revision};
 use crate::report::{JobPhase, StageState};
 
 /// What a stage must reach.
@@ -85,8 +85,10 @@ pub fn progress(
         };
     }
 
-    // The stage's Jobs, from its inventory: a failed run fails the stage at once.
+    // The stage's Jobs, from its inventory: a failed run of the attempt at the
+    // target fails the stage at once; one left from an earlier attempt is waited past.
     let mut jobs_done = true;
+    let mut earlier_failure: Option<String> = None;
     for r in ks.inventory_jobs() {
         let job = snap.job(&r.namespace, &r.name);
         let replaced = goal
@@ -100,22 +102,23 @@ pub fn progress(
             }
             Some(j) => match j.phase() {
                 (JobPhase::Failed, cond) => {
-                    // An old failed run only counts once Flux has attempted the target revision.
-                    let current_attempt = replaced.is_some()
+                    let reason = cond
+                        .map(|c| c.reason.clone())
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or_else(|| "Failed".into());
+                    if replaced.is_some()
                         || goal.token.is_some()
-                        || target.is_some_and(|t| {
-                            revision_matches(ks.status.last_attempted_revision.as_deref(), t)
-                        });
-                    if current_attempt {
+                        || made_by_attempt_at(ks, j, target)
+                    {
                         return Progress::Failed(Failure {
                             stage: key,
                             job: Some((r.namespace.clone(), r.name.clone())),
-                            reason: cond
-                                .map(|c| c.reason.clone())
-                                .unwrap_or_else(|| "Failed".into()),
+                            reason,
                             message: cond.map(|c| c.message.clone()).unwrap_or_default(),
                         });
                     }
+                    earlier_failure
+                        .get_or_insert(format!("Job {}/{}: {reason}", r.namespace, r.name));
                     jobs_done = false;
                 }
                 (JobPhase::Succeeded | JobPhase::Suspended, _) => {}
@@ -144,9 +147,13 @@ pub fn progress(
             }
             Progress::Waiting {
                 state,
-                why: message,
+                why: not_yet_attempted(ks, target, earlier_failure.as_deref().unwrap_or(&reason)),
             }
         }
+        _ if earlier_failure.is_some() && state != StageState::Blocked => Progress::Waiting {
+            state,
+            why: not_yet_attempted(ks, target, earlier_failure.as_deref().unwrap_or_default()),
+        },
         s if s.is_ready() => match target {
             Some(t)
                 if revision_matches(ks.status.last_applied_revision.as_deref(), t) && jobs_done =>
@@ -190,6 +197,54 @@ pub fn progress(
             state,
             why: if message.is_empty() { reason } else { message },
         },
+    }
+}
+
+/// Whether a failed Job is Flux's attempt at `target`: the stage has attempted
+/// `target`, and either that attempt is over (Ready is no longer `Unknown`: Flux
+/// judged the Jobs it found) or the Job was created after it began (the
+/// `Ready=Unknown` transition every reconcile starts with). kustomize-controller
+/// records `lastAttemptedRevision` before it applies, so until it re-creates a
+/// Job the earlier run's failed one stands beside the new attempted revision.
+fn made_by_attempt_at(ks: &Kustomization, job: &Job, target: Option<&str>) -> bool {
+    let Some(target) = target else {
+        return false;
+    };
+    if !revision_matches(ks.status.last_attempted_revision.as_deref(), target) {
+        return false;
+    }
+    let Some(ready) = condition(&ks.status.conditions, "Ready") else {
+        return true;
+    };
+    if ready.status != "Unknown" {
+        return true;
+    }
+    let time = |t: Option<&String>| t.and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    match (
+        time(job.metadata.creation_timestamp.as_ref()),
+        time(ready.last_transition_time.as_ref()),
+    ) {
+        (Some(created), Some(began)) => created >= began,
+        // Not known: Flux's verdict on the attempt will say.
+        _ => false,
+    }
+}
+
+/// Why a stage whose last run failed is still waited for: Flux has not yet
+/// applied (or is applying) the revision the goal is about.
+fn not_yet_attempted(ks: &Kustomization, target: Option<&str>, failure: &str) -> String {
+    let attempted = ks
+        .status
+        .last_attempted_revision
+        .as_deref()
+        .filter(|a| !a.is_empty());
+    let named = target.map_or_else(|| "its source's revision".to_string(), short_revision);
+    match attempted {
+        Some(a) if target.is_none_or(|t| !revision_matches(Some(a), t)) => format!(
+            "{} failed ({failure}); Flux has not applied {named} yet",
+            short_revision(a)
+        ),
+        _ => format!("an earlier run failed ({failure}); Flux is applying {named}"),
     }
 }
 
@@ -342,6 +397,61 @@ mod tests {
             }
             other => panic!("the upstream culprit: {other:?}"),
         }
+    }
+
+    /// The moment between kustomize-controller recording its attempt at a new
+    /// revision and re-creating the Job: the old failed run is not the attempt's.
+    #[test]
+    fn a_failed_job_counts_only_against_the_attempt_that_created_it() {
+        let mut snap = snapshot_from_yaml(FAILED).unwrap();
+        let fix = "main@sha1:1111111111111111111111111111111111111111";
+        let goal = Goal {
+            revision: Some(fix.into()),
+            ..Goal::default()
+        };
+        let job_created = snap
+            .job("apps", "db-migration")
+            .and_then(|j| j.metadata.creation_timestamp.clone())
+            .unwrap();
+        let at = |snap: &Snapshot| progress(snap, "apps", "app-pre-deploy", &goal, &[]);
+        // Flux has not fetched the fix: the old revision failed, and says so.
+        match at(&snap) {
+            Progress::Waiting { why, .. } => assert_eq!(
+                why,
+                "main@sha1:5a7c3e1f failed (Job apps/db-migration: BackoffLimitExceeded); Flux has not applied main@sha1:11111111 yet"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Flux attempts the fix: Ready=Unknown since after the old Job was created.
+        let ks = snap
+            .kustomizations
+            .iter_mut()
+            .find(|k| k.metadata.name == "app-pre-deploy")
+            .unwrap();
+        ks.status.last_attempted_revision = Some(fix.into());
+        let ready = ks
+            .status
+            .conditions
+            .iter_mut()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        ready.status = "Unknown".into();
+        ready.reason = "Progressing".into();
+        ready.last_transition_time = Some("2030-01-01T00:00:00Z".into());
+        assert!(
+            matches!(at(&snap), Progress::Waiting { .. }),
+            "{:?}",
+            at(&snap)
+        );
+        // The attempt created this run (or Flux judged it): it fails the goal.
+        let ready = snap
+            .kustomizations
+            .iter_mut()
+            .find(|k| k.metadata.name == "app-pre-deploy")
+            .and_then(|k| k.status.conditions.iter_mut().find(|c| c.type_ == "Ready"))
+            .unwrap();
+        ready.last_transition_time = Some(job_created);
+        assert!(matches!(at(&snap), Progress::Failed(_)), "{:?}", at(&snap));
     }
 
     #[test]

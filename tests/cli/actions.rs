@@ -380,6 +380,40 @@ async fn a_failed_migration_is_recovered_by_rerun_after_the_fix() {
     insta::assert_snapshot!(milestones.join("\n"));
 }
 
+/// After a failed migration the user pushes the fix and waits for it. Flux
+/// records the attempt at the fix before it re-creates the Job, so for a moment
+/// the old revision's failed Job stands beside the new attempted revision: that
+/// failure is not the fix's, and must not fail the gate (it did, on real Flux).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fix_forward_push_passes_the_gate_over_the_old_failed_job() {
+    let sb = live("failed", 20.0).await;
+    sb.fix_job("apps", "db-migration").unwrap();
+    let fix = sb
+        .push("apps", "my-app", "ghcr.io/org/my-app:v2.0.1")
+        .unwrap();
+    let sha = fix.rsplit_once(':').unwrap().1.to_string();
+    let r = jobgate(
+        &sb,
+        "fixforward",
+        &[
+            "wait",
+            "app-post-deploy",
+            "--for",
+            &format!("revision={fix}"),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "main@sha1:5a7c3e1f failed (Job apps/db-migration: BackoffLimitExceeded); Flux has not applied main@sha1:{} yet",
+            &sha[..8]
+        )),
+        "{}",
+        r.stderr
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_exit_codes() {
     let healthy = live("canonical", 100.0).await;

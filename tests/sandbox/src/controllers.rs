@@ -168,6 +168,20 @@ fn mark_progressing(conds: &mut Vec<Value>, message: &str, generation: i64, now:
     );
 }
 
+/// Reconciling=True with a progress message, Ready left as it is (the
+/// controller's `MarkReconciling` between its status patches).
+fn set_reconciling(conds: &mut Vec<Value>, message: &str, generation: i64, now: &str) {
+    set_condition(
+        conds,
+        "Reconciling",
+        "True",
+        "Progressing",
+        message,
+        generation,
+        now,
+    );
+}
+
 /// The status's conditions, edited in place (an empty list if it had none).
 fn conditions(status: &mut Value) -> &mut Vec<Value> {
     let slot = &mut status["conditions"];
@@ -384,8 +398,36 @@ impl Sim {
         self.write_status(res, key, status, SC);
     }
 
-    /// Commits to a repository: image tags replaced in every manifest; returns the new revision.
-    pub fn push(&self, kind: &str, ns: &str, name: &str, image: &str) -> Result<String, String> {
+    /// Commits to a repository: image tags replaced in every manifest; returns
+    /// the new revision. Like source-controller, the sandbox sees the commit at
+    /// the source's next fetch, one `spec.interval` later, unless a reconcile
+    /// request fetches it sooner.
+    pub fn push(
+        self: &Arc<Self>,
+        kind: &str,
+        ns: &str,
+        name: &str,
+        image: &str,
+    ) -> Result<String, String> {
+        let revision = self.commit(kind, ns, name, image)?;
+        let api = &self.sh.api;
+        if let Some(res) = api.registry.find_kind("source.toolkit.fluxcd.io/v1", kind)
+            && let Some(source) = api.store.get(res, ns, name)
+        {
+            let interval = source.value["spec"]["interval"]
+                .as_str()
+                .and_then(parse_duration)
+                .unwrap_or(Duration::from_secs(60));
+            let (sim, key) = (self.clone(), (ns.to_string(), name.to_string()));
+            tokio::spawn(async move {
+                sim.sh.api.clock.sleep(interval).await;
+                sim.fetch_source(res, &key, None).await;
+            });
+        }
+        Ok(revision)
+    }
+
+    fn commit(&self, kind: &str, ns: &str, name: &str, image: &str) -> Result<String, String> {
         let (repo_image, _) = image
             .rsplit_once(':')
             .ok_or("the image needs a tag (name:tag)")?;
@@ -594,13 +636,6 @@ impl Sim {
             self.write_status(self.ids.ks, key, status, KC);
             return Some(interval);
         }
-        let conds = conditions(&mut status);
-        let now = api.clock.rfc3339();
-        // The flap every reconcile shows, even when nothing changes.
-        mark_progressing(conds, "Reconciliation in progress", generation, &now);
-        self.write_status(self.ids.ks, key, status.clone(), KC);
-        api.clock.sleep(Duration::from_millis(200)).await;
-
         let src_ref = &ks["spec"]["sourceRef"];
         let src_kind = src_ref["kind"]
             .as_str()
@@ -690,6 +725,26 @@ impl Sim {
             }
         }
 
+        // kustomize-controller's reconcile(), once the dependencies are ready: the
+        // flap every reconcile shows, even when nothing changes, then the fetch.
+        let timeout_text = go_duration(
+            ks["spec"]["timeout"]
+                .as_str()
+                .and_then(parse_duration)
+                .unwrap_or(interval),
+        );
+        let conds = conditions(&mut status);
+        let now = api.clock.rfc3339();
+        mark_progressing(conds, "Reconciliation in progress", generation, &now);
+        set_reconciling(
+            conds,
+            &format!("Fetching manifests for revision {revision} with a timeout of {timeout_text}"),
+            generation,
+            &now,
+        );
+        self.write_status(self.ids.ks, key, status.clone(), KC);
+        api.clock.sleep(Duration::from_millis(200)).await;
+
         // Build: the path's manifests at this revision.
         let path = ks["spec"]["path"].as_str().unwrap_or("./").to_string();
         // The manifests of the fetched revision (of the branch head when unknown).
@@ -729,6 +784,20 @@ impl Sim {
                 interval,
             ));
         };
+        // The real controller records the attempt before it applies anything: for
+        // a moment the old objects (a failed Job about to be re-created) stand
+        // beside an attempted revision they were not made by.
+        status["lastAttemptedRevision"] = json!(revision);
+        let conds = conditions(&mut status);
+        let now = api.clock.rfc3339();
+        set_reconciling(
+            conds,
+            &format!("Building manifests for revision {revision} with a timeout of {timeout_text}"),
+            generation,
+            &now,
+        );
+        self.write_status(self.ids.ks, key, status.clone(), KC);
+        api.clock.sleep(Duration::from_millis(200)).await;
         let force_all = ks["spec"]["force"] == true;
         let target_ns = ks["spec"]["targetNamespace"].as_str().map(String::from);
         let mut entries = vec![];
@@ -742,15 +811,32 @@ impl Sim {
                 continue;
             };
             let def = api.def(res).clone();
+            let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
             let ns = if def.namespaced {
-                target_ns
+                let ns = target_ns
                     .clone()
-                    .or_else(|| obj["metadata"]["namespace"].as_str().map(String::from))
-                    .unwrap_or_else(|| key.0.clone())
+                    .or_else(|| obj["metadata"]["namespace"].as_str().map(String::from));
+                // Flux does not default a namespace: the apply fails (seen on real Flux
+                // with the guide's manifests, which have none and no targetNamespace).
+                let Some(ns) = ns.filter(|n| !n.is_empty()) else {
+                    let msg = format!(
+                        "{}/{name} namespace not specified: the server could not find the requested resource",
+                        def.kind
+                    );
+                    return Some(self.finish_failed(
+                        key,
+                        &mut status,
+                        generation,
+                        "ReconciliationFailed",
+                        &msg,
+                        Some(&revision),
+                        interval,
+                    ));
+                };
+                ns
             } else {
                 String::new()
             };
-            let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
             if def.namespaced {
                 obj["metadata"]["namespace"] = json!(ns);
             }
@@ -839,7 +925,16 @@ impl Sim {
                 "Running health checks for revision {revision} with a timeout of {}",
                 go_duration(timeout)
             );
-            mark_progressing(conds, &msg, generation, &now);
+            set_reconciling(conds, &msg, generation, &now);
+            set_condition(
+                conds,
+                "Healthy",
+                "Unknown",
+                "Progressing",
+                &msg,
+                generation,
+                &now,
+            );
             self.write_status(self.ids.ks, key, status.clone(), KC);
             let check_started = api.clock.now();
             match self.health(&applied, timeout).await {
