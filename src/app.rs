@@ -234,11 +234,19 @@ fn outcome(
             log_tail,
             snapshot,
         } => {
-            if let (Some(tail), Some((ns, job))) = (log_tail, &failure.job) {
-                writeln!(err, "  last lines of the log of Job {ns}/{job}:")?;
-                for line in tail.lines() {
-                    writeln!(err, "  │ {}", render::sanitize(line))?;
+            match (log_tail, &failure.job) {
+                (Some(Ok(tail)), Some((ns, job))) => {
+                    writeln!(err, "  last lines of the log of Job {ns}/{job}:")?;
+                    for line in tail.lines() {
+                        writeln!(err, "  │ {}", render::sanitize(line))?;
+                    }
                 }
+                (Some(Err(why)), Some((ns, job))) => writeln!(
+                    err,
+                    "  no log of Job {ns}/{job}: {}",
+                    render::sanitize(&why.to_string())
+                )?,
+                _ => {}
             }
             finish(settings, format, &snapshot, names, true, out)
         }

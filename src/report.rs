@@ -198,6 +198,10 @@ pub struct Job {
     /// For a failed Job: the last lines of its newest pod's log (`status` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_tail: Option<Vec<String>>,
+    /// For a failed Job without a log tail: why (no pod left, a kubelet out of
+    /// reach, a missing permission).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_unavailable: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

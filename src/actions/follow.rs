@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use crate::cluster::{Cluster, Scope, Watch};
+use crate::cluster::{Cluster, NoLog, Scope, Watch};
 use crate::error::AppError;
 use crate::model::Snapshot;
 use crate::model::progress::{Failure, Goal, Progress, dependencies_done, progress};
@@ -43,12 +43,13 @@ impl Followed {
     }
 }
 
-/// How following ended: every stage done, or one failed (with its Job's log tail).
+/// How following ended: every stage done, or one failed (with its Job's log
+/// tail, or why there is none).
 pub enum Outcome {
     Done(Snapshot),
     Failed {
         failure: Failure,
-        log_tail: Option<String>,
+        log_tail: Option<Result<String, NoLog>>,
         snapshot: Snapshot,
     },
 }
@@ -184,7 +185,7 @@ impl<'c> Follower<'c> {
                     Progress::Failed(failure) => {
                         let log_tail = match &failure.job {
                             Some((ns, job)) => {
-                                cluster.job_log_tail(ns, job, FAILURE_LOG_LINES).await
+                                Some(cluster.job_log_tail(ns, job, FAILURE_LOG_LINES).await)
                             }
                             None => None,
                         };

@@ -1,6 +1,6 @@
 //! `status`: read the chains and build their report.
 
-use crate::cluster::{Cluster, Scope};
+use crate::cluster::{Cluster, NoLog, Scope};
 use crate::error::{AppError, UnknownName};
 use crate::model::{Selection, Snapshot, analyze, suggest};
 use crate::report::{ChainReport, JobPhase};
@@ -48,7 +48,7 @@ async fn add_log_tails(cluster: &Cluster, report: &mut ChainReport) {
     if failed.is_empty() {
         return;
     }
-    let tails: Vec<((String, String), Option<String>)> = futures::stream::iter(failed)
+    let tails: Vec<((String, String), Result<String, NoLog>)> = futures::stream::iter(failed)
         .map(|(ns, name)| async move {
             let tail = cluster.job_log_tail(&ns, &name, TAIL_LINES).await;
             ((ns, name), tail)
@@ -62,11 +62,13 @@ async fn add_log_tails(cluster: &Cluster, report: &mut ChainReport) {
         .flat_map(|c| c.stages.iter_mut())
         .flat_map(|s| s.jobs.iter_mut())
     {
-        if let Some((_, Some(tail))) = tails
+        match tails
             .iter()
             .find(|((ns, name), _)| *ns == job.namespace && *name == job.name)
         {
-            job.log_tail = Some(tail.lines().map(String::from).collect());
+            Some((_, Ok(tail))) => job.log_tail = Some(tail.lines().map(String::from).collect()),
+            Some((_, Err(why))) => job.log_unavailable = Some(why.to_string()),
+            None => {}
         }
     }
 }

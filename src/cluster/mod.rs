@@ -6,11 +6,13 @@
 mod connect;
 mod error;
 mod list;
+mod logs;
 mod watch;
 mod write;
 
 pub use connect::KubeOptions;
 pub use error::ClusterError;
+pub use logs::NoLog;
 pub use watch::Watch;
 pub use write::{Deletion, FIELD_MANAGER};
 

@@ -1,11 +1,9 @@
 //! The only writes jobgate makes: a reconcile request (an annotation, by merge
 //! patch, as field manager `jobgate` — never a `kubectl…` name, whose fields
 //! Flux strips), and the deletion of a Job (uid precondition, Background
-//! propagation so its Pods go too). Plus reading a failed Job's log tail.
+//! propagation so its Pods go too).
 
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions,
-};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
 
 use super::list::{JOBS, KUSTOMIZATIONS, Resource, SOURCES};
 use super::{Cluster, ClusterError};
@@ -90,30 +88,5 @@ impl Cluster {
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(Deletion::Replaced),
             Err(e) => Err(ClusterError::from_kube(e, &self.server)),
         }
-    }
-
-    /// The last lines of the newest pod of a Job; `None` when there is no pod or log.
-    pub async fn job_log_tail(&self, ns: &str, job: &str, lines: i64) -> Option<String> {
-        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), ns);
-        let mut list = pods
-            .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
-            .await
-            .ok()?
-            .items;
-        list.sort_by(|a, b| {
-            a.metadata
-                .creation_timestamp
-                .cmp(&b.metadata.creation_timestamp)
-                .then(a.metadata.name.cmp(&b.metadata.name))
-        });
-        let newest = list.last()?.metadata.name.clone()?;
-        let params = kube::api::LogParams {
-            tail_lines: Some(lines),
-            ..Default::default()
-        };
-        pods.logs(&newest, &params)
-            .await
-            .ok()
-            .filter(|l| !l.trim().is_empty())
     }
 }

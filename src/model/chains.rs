@@ -245,6 +245,7 @@ fn build_stage(
                         failed: job.status.failed,
                         completions: job.spec.completions,
                         log_tail: None,
+                        log_unavailable: None,
                     }
                 }
                 None => {
@@ -268,6 +269,7 @@ fn build_stage(
                         failed: 0,
                         completions: None,
                         log_tail: None,
+                        log_unavailable: None,
                     }
                 }
             },

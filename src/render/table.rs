@@ -4,7 +4,7 @@
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 
 use super::{View, age, job_duration, sanitize, short_revision, symbol};
-use crate::report::{Chain, ChainReport, JobPhase, Stage, StageState};
+use crate::report::{Chain, ChainReport, Job, JobPhase, Stage, StageState};
 
 fn state_color(state: StageState) -> Option<Color> {
     match state {
@@ -214,22 +214,13 @@ pub(super) fn explanations(chain: &Chain) -> Vec<String> {
         match stage.state {
             StageState::Failed => {
                 let job = stage.jobs.iter().find(|j| j.phase == JobPhase::Failed);
-                let why = match job {
-                    Some(j) => format!(
-                        "Job {}/{} failed: {}",
-                        j.namespace,
-                        j.name,
-                        [j.reason.as_deref(), j.message.as_deref()]
-                            .into_iter()
-                            .flatten()
-                            .collect::<Vec<_>>()
-                            .join(": ")
-                    ),
-                    None => stage.message.clone().unwrap_or_else(|| "failed".into()),
-                };
-                lines.push(format!("✗ {}: {}", stage.key(), sanitize(&why)));
-                for line in job.and_then(|j| j.log_tail.as_ref()).into_iter().flatten() {
-                    lines.push(format!("    │ {}", sanitize(line)));
+                match job {
+                    Some(j) => job_failure(stage, j, &mut lines),
+                    None => lines.push(format!(
+                        "✗ {}: {}",
+                        stage.key(),
+                        sanitize(stage.message.as_deref().unwrap_or("failed"))
+                    )),
                 }
             }
             StageState::Blocked => {
@@ -265,11 +256,42 @@ pub(super) fn explanations(chain: &Chain) -> Vec<String> {
             )),
             _ => {}
         }
+        // A failed Job says so, with its log, whatever Flux has concluded about
+        // its stage yet (its health check notices seconds later).
+        if stage.state != StageState::Failed {
+            for job in stage.jobs.iter().filter(|j| j.phase == JobPhase::Failed) {
+                job_failure(stage, job, &mut lines);
+            }
+        }
     }
     if !chain.cycle.is_empty() {
         lines.push(format!("✗ dependsOn cycle: {}", chain.cycle.join(" → ")));
     }
     lines
+}
+
+/// A failed Job: its reason, then its log tail, or why it has none.
+fn job_failure(stage: &Stage, job: &Job, lines: &mut Vec<String>) {
+    let why = [job.reason.as_deref(), job.message.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(": ");
+    lines.push(format!(
+        "✗ {}: {}",
+        stage.key(),
+        sanitize(&if why.is_empty() {
+            format!("Job {}/{} failed", job.namespace, job.name)
+        } else {
+            format!("Job {}/{} failed: {why}", job.namespace, job.name)
+        })
+    ));
+    for line in job.log_tail.iter().flatten() {
+        lines.push(format!("    │ {}", sanitize(line)));
+    }
+    if let Some(no_log) = &job.log_unavailable {
+        lines.push(format!("    no log: {}", sanitize(no_log)));
+    }
 }
 
 fn truncate(line: &str, width: Option<usize>) -> String {

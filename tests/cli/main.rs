@@ -235,6 +235,68 @@ async fn failed_chain_exits_1_and_names_the_culprit() {
     );
 }
 
+/// On a real cluster the kubelet's log endpoint was out of reach: the log tail
+/// vanished from `status` without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_that_cannot_be_read_says_why() {
+    let sb = sandbox("failed").await;
+    sb.add_fault(Fault::KubeletUnreachable);
+    let r = jobgate(&sb, "nolog", &["status"]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("no log:"))
+        .unwrap_or_else(|| panic!("a line says why there is no log:\n{}", r.stdout));
+    assert!(
+        line.starts_with("      no log: the log of pod db-migration-")
+            && line.ends_with(":10250: connect: connection refused"),
+        "{line}"
+    );
+    let json = jobgate(&sb, "nolog", &["status", "-o", "json"]).await;
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    let job = &report["chains"][0]["stages"][0]["jobs"][0];
+    assert!(job["logTail"].is_null());
+    assert!(
+        job["logUnavailable"]
+            .as_str()
+            .is_some_and(|w| w.contains("dial tcp")),
+        "{job}"
+    );
+}
+
+/// Real Flux notices a failed Job at its next health-check poll, seconds
+/// later; `status` run in between showed the failure without its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_job_shows_its_log_before_flux_concludes() {
+    let sb = sandbox("failed").await;
+    sb.merge_patch(
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "apps",
+        "app-pre-deploy",
+        &json!({"status": {"conditions": [
+            {"type": "Ready", "status": "Unknown", "reason": "Progressing", "message": "Reconciliation in progress",
+             "observedGeneration": 2, "lastTransitionTime": "2026-08-21T06:02:10Z"},
+            {"type": "Reconciling", "status": "True", "reason": "Progressing", "observedGeneration": 2,
+             "message": "Running health checks for revision main@sha1:5a7c3e1f9d2b4a6c8e0f1a3b5c7d9e1f2a4b6c8d with a timeout of 5m0s",
+             "lastTransitionTime": "2026-08-21T06:02:10Z"}]}}),
+        true,
+    )
+    .unwrap();
+    let r = jobgate(&sb, "early", &["status"]).await;
+    assert!(
+        r.stdout.contains("Progressing")
+            && r.stdout.contains(
+                "✗ apps/app-pre-deploy: Job apps/db-migration failed: BackoffLimitExceeded"
+            )
+            && r.stdout
+                .contains("      │ ERROR: relation \"users_v2\" does not exist\n"),
+        "{}",
+        r.stdout
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespaces_names_and_constant_requests() {
     let sb = Sandbox::start(Scenario::builtin("multi-app").unwrap())

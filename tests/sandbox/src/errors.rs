@@ -253,6 +253,11 @@ impl ApiError {
         e
     }
 
+    /// A 500 whose message is the apiserver's own words (a proxied failure).
+    pub fn internal_as_is(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalError", message)
+    }
+
     pub fn internal(message: impl std::fmt::Display) -> Self {
         Self::new(
             500,

@@ -62,6 +62,9 @@ pub enum Fault {
     },
     /// Every request with the token gets 401 until faults are cleared.
     ExpireToken,
+    /// The nodes' kubelets cannot be dialled (a node gone, a firewall): pod logs
+    /// answer the apiserver's 500 with the dial error, until faults are cleared.
+    KubeletUnreachable,
 }
 
 fn one() -> u32 {
@@ -160,6 +163,15 @@ impl Faults {
             }
             _ => None,
         })
+    }
+
+    /// Whether pod logs are cut off from the kubelets.
+    pub fn kubelet_unreachable(&self) -> bool {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|f| matches!(f, Fault::KubeletUnreachable))
     }
 
     pub fn latency(&self, method: &str, path: &str) -> Option<Duration> {

@@ -968,6 +968,15 @@ async fn pod_log(
         }
         None => containers.first().cloned().unwrap_or_default(),
     };
+    if s.faults.kubelet_unreachable() {
+        // kube-apiserver's answer when it cannot dial the node's kubelet.
+        let node = obj.value["status"]["hostIP"]
+            .as_str()
+            .unwrap_or("127.0.0.1");
+        return Err(ApiError::internal_as_is(format!(
+            "Get \"https://{node}:10250/containerLogs/{ns}/{pod}/{container}\": dial tcp {node}:10250: connect: connection refused"
+        )));
+    }
     let log = s.api.store.log(&ns, &pod);
     if log.is_none() && obj.value["status"]["phase"] == "Pending" {
         return Err(ApiError::bad_request(format!(

@@ -1,0 +1,83 @@
+//! Reading the logs of a Job's pods. Pods are found by the Job's label; a
+//! log that cannot be read says why (no pod left, a kubelet out of reach, a
+//! missing permission) instead of vanishing.
+
+use std::fmt;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, LogParams};
+
+use super::Cluster;
+
+/// Why a Job shows no log tail: one sentence, for a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoLog {
+    /// Its pods could not be listed.
+    PodsUnlisted(String),
+    /// No pod of it is left.
+    NoPod,
+    /// The pod's log could not be read (the apiserver's words: a kubelet it
+    /// cannot dial, a forbidden `pods/log`, a container not started).
+    Unreadable { pod: String, why: String },
+    /// The pod wrote nothing.
+    Empty { pod: String },
+}
+
+impl fmt::Display for NoLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoLog::PodsUnlisted(why) => write!(f, "its pods could not be listed: {why}"),
+            NoLog::NoPod => write!(f, "no pod of it is left (deleted, or removed with the Job)"),
+            NoLog::Unreadable { pod, why } => {
+                write!(f, "the log of pod {pod} could not be read: {why}")
+            }
+            NoLog::Empty { pod } => write!(f, "pod {pod} wrote nothing to its log"),
+        }
+    }
+}
+
+/// An API error in the apiserver's own words (for a proxied log read, the
+/// message names the real cause, e.g. the kubelet's dial error).
+fn words(e: kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if !s.message.is_empty() => s.message,
+        e => e.to_string(),
+    }
+}
+
+impl Cluster {
+    /// The last `lines` lines of the log of a Job's newest pod, or why there are none.
+    pub async fn job_log_tail(&self, ns: &str, job: &str, lines: i64) -> Result<String, NoLog> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let mut list = pods
+            .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
+            .await
+            .map_err(|e| NoLog::PodsUnlisted(words(e)))?
+            .items;
+        list.sort_by(|a, b| {
+            a.metadata
+                .creation_timestamp
+                .cmp(&b.metadata.creation_timestamp)
+                .then(a.metadata.name.cmp(&b.metadata.name))
+        });
+        let newest = list
+            .last()
+            .and_then(|p| p.metadata.name.clone())
+            .ok_or(NoLog::NoPod)?;
+        let params = LogParams {
+            tail_lines: Some(lines),
+            ..Default::default()
+        };
+        let log = pods
+            .logs(&newest, &params)
+            .await
+            .map_err(|e| NoLog::Unreadable {
+                pod: newest.clone(),
+                why: words(e),
+            })?;
+        if log.trim().is_empty() {
+            return Err(NoLog::Empty { pod: newest });
+        }
+        Ok(log)
+    }
+}
