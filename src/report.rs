@@ -116,6 +116,10 @@ pub struct Stage {
     pub namespace: String,
     pub name: String,
     pub role: Role,
+    /// Present (and true) when Flux has never applied the stage, so its role
+    /// is guessed from its path, name and place in the chain, not its Jobs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub role_guessed: bool,
     pub state: StageState,
     /// The Ready condition: status, reason and message as the controller wrote them.
     pub ready: Option<String>,

@@ -174,6 +174,13 @@ pub async fn rerun(
                     state(&deleted)
                 )));
             }
+            // A permission, not a state of the chain: exit 2, like every 403.
+            Err(e) if e.is_forbidden() && deleted.is_empty() => {
+                return Err(AppError::Refused(format!(
+                    "cannot delete Job {}/{}: {e}; nothing was deleted",
+                    t.namespace, t.name
+                )));
+            }
             Err(e) => {
                 return Err(AppError::Partial(format!(
                     "cannot delete Job {}/{}: {e}; {}",

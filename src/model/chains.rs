@@ -130,21 +130,30 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     // Each stage, without its root cause yet.
     let mut stages: BTreeMap<Key, Stage> = BTreeMap::new();
     for (k, n) in &nodes {
-        let role = if has_jobs(k) && dependents.get(k).is_some_and(|d| !d.is_empty()) {
-            Role::Pre
-        } else if has_jobs(k)
-            && n.deps
-                .iter()
-                .any(|d| nodes.get(d).is_some_and(|dn| dn.ks.is_some()) && !has_jobs(d))
-        {
-            Role::Post
-        } else {
-            Role::Deploy
+        let (role, role_guessed) = match n.ks {
+            Some(ks) if ks.status.inventory.is_none() => {
+                (guess_role(ks, k, &nodes, &dependents), true)
+            }
+            _ => {
+                let role = if has_jobs(k) && dependents.get(k).is_some_and(|d| !d.is_empty()) {
+                    Role::Pre
+                } else if has_jobs(k)
+                    && n.deps
+                        .iter()
+                        .any(|d| nodes.get(d).is_some_and(|dn| dn.ks.is_some()) && !has_jobs(d))
+                {
+                    Role::Post
+                } else {
+                    Role::Deploy
+                };
+                (role, false)
+            }
         };
-        let stage = match n.ks {
+        let mut stage = match n.ks {
             Some(ks) => build_stage(ks, role, &sources, &jobs, &snap.unreadable_job_namespaces),
             None => missing_stage(k),
         };
+        stage.role_guessed = role_guessed;
         stages.insert(k.clone(), stage);
     }
     let blocked: Vec<Key> = stages
@@ -193,6 +202,37 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     }
     chains.sort_by(|a, b| a.name.cmp(&b.name));
     ChainReport::new(chains, snap.gaps.clone())
+}
+
+/// The role of a stage Flux has never applied (no inventory, so no Jobs to
+/// go by): from its path or name where they say it (`./pre-deploy`,
+/// `db-migrations`, `…-post-deploy`), else from its place in the chain (the
+/// head of a chain of three or more is `pre`, its tail `post`).
+fn guess_role(
+    ks: &Kustomization,
+    key: &Key,
+    nodes: &BTreeMap<Key, Node<'_>>,
+    dependents: &BTreeMap<&Key, Vec<&Key>>,
+) -> Role {
+    let words = format!("{} {}", ks.spec.path, ks.metadata.name).to_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| words.contains(n));
+    if has(&["pre-deploy", "predeploy", "pre_deploy", "migration"]) {
+        return Role::Pre;
+    }
+    if has(&["post-deploy", "postdeploy", "post_deploy"]) {
+        return Role::Post;
+    }
+    let deps = nodes.get(key).map_or(&[][..], |n| n.deps.as_slice());
+    let below = dependents.get(key).map_or(&[][..], |d| d.as_slice());
+    let has_dependents = |k: &Key| dependents.get(k).is_some_and(|d| !d.is_empty());
+    let has_deps = |k: &Key| nodes.get(k).is_some_and(|n| !n.deps.is_empty());
+    if deps.is_empty() && below.iter().any(|d| has_dependents(d)) {
+        Role::Pre
+    } else if below.is_empty() && deps.iter().any(has_deps) {
+        Role::Post
+    } else {
+        Role::Deploy
+    }
 }
 
 fn build_stage(
@@ -280,6 +320,7 @@ fn build_stage(
         namespace: ks.metadata.namespace.clone(),
         name: ks.metadata.name.clone(),
         role,
+        role_guessed: false,
         state,
         ready: ready.map(|c| c.status.clone()),
         reason: ready.and_then(|c| non_empty(&c.reason)),
@@ -320,6 +361,7 @@ fn missing_stage(k: &Key) -> Stage {
         namespace: k.0.clone(),
         name: k.1.clone(),
         role: Role::Deploy,
+        role_guessed: false,
         state: StageState::Missing,
         ready: None,
         reason: Some("NotFound".into()),

@@ -140,8 +140,10 @@ pub struct KustomizationStatus {
     pub last_attempted_revision: Option<String>,
     #[serde(default)]
     pub last_handled_reconcile_at: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    pub inventory: Inventory,
+    /// `None` until Flux first applied the Kustomization (an applied one with
+    /// nothing in it has an empty inventory).
+    #[serde(default)]
+    pub inventory: Option<Inventory>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -319,8 +321,8 @@ impl Kustomization {
         let mut jobs: Vec<ObjectRef> = self
             .status
             .inventory
-            .entries
             .iter()
+            .flat_map(|i| &i.entries)
             .filter_map(|e| parse_inventory_id(&e.id))
             .filter(|r| r.group == "batch" && r.kind == "Job")
             .collect();
@@ -549,6 +551,8 @@ mod tests {
         let parsed: Vec<ObjectRef> = ks
             .status
             .inventory
+            .as_ref()
+            .unwrap()
             .entries
             .iter()
             .map(|e| parse_inventory_id(&e.id).unwrap())

@@ -40,8 +40,18 @@ pub fn source_revision<'a>(snap: &'a Snapshot, ks: &Kustomization) -> Option<&'a
     snap.source(&kind, &ns, &name).and_then(|s| s.revision())
 }
 
+/// Whether a revision Flux recorded is the target: the same, a prefix of it
+/// (`main@sha1:5a7c3e1f`), or a bare commit id (`5a7c3e1f…`, what CI knows)
+/// that its digest starts with.
 fn revision_matches(applied: Option<&str>, target: &str) -> bool {
-    applied.is_some_and(|a| a == target || a.starts_with(target))
+    let bare = !target.is_empty() && !target.contains([':', '@']);
+    applied.is_some_and(|a| {
+        a == target
+            || (!target.is_empty() && a.starts_with(target))
+            || (bare
+                && a.rsplit_once(':')
+                    .is_some_and(|(_, digest)| digest.starts_with(target)))
+    })
 }
 
 /// The stage's progress towards `goal`. `followed` are stages followed with
@@ -513,6 +523,24 @@ mod tests {
             progress(&snap, "apps", "app-pre-deploy", &goal, &[]),
             Progress::Waiting { .. }
         ));
+    }
+
+    /// CI knows the commit it pushed, not Flux's `main@sha1:` form: a bare sha
+    /// never matched, and `wait --for revision=SHA` timed out on real Flux.
+    #[test]
+    fn a_bare_commit_id_matches_the_revision_it_names() {
+        let rev = Some("main@sha1:0ba685becb92f7e29fdb15aa036ff8c070602e87");
+        assert!(revision_matches(
+            rev,
+            "0ba685becb92f7e29fdb15aa036ff8c070602e87"
+        ));
+        assert!(revision_matches(rev, "0ba685be"));
+        assert!(revision_matches(rev, "main@sha1:0ba685be"));
+        assert!(!revision_matches(rev, "85becb92"));
+        assert!(!revision_matches(rev, ""));
+        assert!(!revision_matches(None, "0ba685be"));
+        // OCI revisions carry a digest too.
+        assert!(revision_matches(Some("latest@sha256:abc123"), "abc1"));
     }
 
     #[test]

@@ -385,3 +385,49 @@ fn suggestions_for_unknown_names() {
     );
     assert!(suggest("zzz", ["app-deploy"]).is_empty());
 }
+
+/// A chain whose first apply failed has no inventories (seen on real Flux: the
+/// guide's Job without a namespace); every stage was shown as `deploy`.
+#[test]
+fn roles_before_the_first_apply_are_guessed_and_say_so() {
+    let never_applied = |name: &str, path: &str, deps: &[&str]| {
+        let mut k = ks("apps", name, deps, &[], ok());
+        k["spec"]["path"] = json!(path);
+        k["status"] = json!({"conditions": [{"type": "Ready", "status": "False", "reason": "ReconciliationFailed",
+            "message": "Job/db-migration namespace not specified: the server could not find the requested resource"}]});
+        k
+    };
+    let by_path = snapshot(vec![
+        never_applied("a", "./pre-deploy/", &[]),
+        never_applied("b", "./deploy/", &["a"]),
+        never_applied("c", "./post-deploy/", &["b"]),
+    ]);
+    let by_place = snapshot(vec![
+        never_applied("first", "./x", &[]),
+        never_applied("second", "./y", &["first"]),
+        never_applied("third", "./z", &["second"]),
+    ]);
+    for snap in [by_path, by_place] {
+        let report = analyze(&snap, &all());
+        let roles: Vec<(Role, bool)> = report.chains[0]
+            .stages
+            .iter()
+            .map(|s| (s.role, s.role_guessed))
+            .collect();
+        assert_eq!(
+            roles,
+            [(Role::Pre, true), (Role::Deploy, true), (Role::Post, true)]
+        );
+    }
+    // Applied, with nothing in it: a known role, not a guess.
+    let mut applied = ks("apps", "only", &[], &[], ok());
+    applied["status"]["inventory"] = json!({"entries": []});
+    let report = analyze(&snapshot(vec![applied]), &all());
+    assert_eq!(
+        (
+            report.chains[0].stages[0].role,
+            report.chains[0].stages[0].role_guessed
+        ),
+        (Role::Deploy, false)
+    );
+}

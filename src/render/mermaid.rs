@@ -45,7 +45,7 @@ pub fn render(report: &ChainReport) -> String {
             let mut text = format!(
                 "{}<br/>{} · {}",
                 escape(&s.key()),
-                s.role.as_str(),
+                super::role(s),
                 s.state.as_str()
             );
             for j in jobs {

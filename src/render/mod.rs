@@ -163,6 +163,13 @@ pub fn job_duration(now: Timestamp, job: &crate::report::Job) -> String {
 }
 
 /// The symbol narration uses for a state (flux's vocabulary: ✔ ✗ ◎).
+/// A stage's role as the views show it: `pre?` when it is a guess (Flux has
+/// never applied the stage, so its Jobs are not known yet).
+pub fn role(stage: &crate::report::Stage) -> String {
+    let mark = if stage.role_guessed { "?" } else { "" };
+    format!("{}{mark}", stage.role.as_str())
+}
+
 pub fn symbol(state: StageState) -> &'static str {
     match state {
         StageState::UpToDate | StageState::Ready => "✔",

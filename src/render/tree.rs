@@ -74,7 +74,7 @@ fn label(s: &Stage) -> String {
     let mut l = format!(
         "{} [{}] {} {}",
         s.key(),
-        s.role.as_str(),
+        super::role(s),
         symbol(s.state),
         s.state.as_str()
     );

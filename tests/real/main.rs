@@ -1,0 +1,432 @@
+//! End-to-end tests of the release binary against real Kubernetes and real
+//! Flux: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kwok
+//! nodes, source-controller and kustomize-controller, built from the Go module
+//! proxy and run on loopback by `tests/realcluster/up` (see the README). The
+//! sandbox is the fast test bed; this suite is its judge.
+//!
+//! Every test is `#[ignore]`d so that `cargo test` stays quick and needs no Go;
+//! `.ci/run` starts the stack and runs them with `cargo test --test real -- --ignored`.
+
+mod stack;
+
+use serde_json::Value;
+use stack::{App, BIN, Migration, run, stack};
+
+fn report(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not a report ({e}): {stdout}"))
+}
+
+fn states(report: &Value) -> Vec<(String, String, String)> {
+    report["chains"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["stages"].as_array().into_iter().flatten())
+        .map(|s| {
+            let text = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+            (text("name"), text("role"), text("state"))
+        })
+        .collect()
+}
+
+fn triple(name: &str, role: &str, state: &str) -> (String, String, String) {
+    (name.into(), role.into(), state.into())
+}
+
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn status_shows_a_healthy_chain_in_every_format() {
+    let app = App::new("healthy", Migration::Succeeds, "1m");
+    app.ready();
+    let table = app.jobgate(&["status"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(
+        table
+            .stdout
+            .starts_with(&format!("CHAIN {}/app-pre-deploy  ✔ UpToDate\n", app.ns)),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.contains("└─ job/db-migration"),
+        "{}",
+        table.stdout
+    );
+    let json = app.jobgate(&["status", "-o", "json"]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let r = report(&json.stdout);
+    assert_eq!(
+        states(&r),
+        [
+            triple("app-pre-deploy", "pre", "upToDate"),
+            triple("app-deploy", "deploy", "upToDate"),
+            triple("app-post-deploy", "post", "upToDate"),
+        ]
+    );
+    // The Job comes from the real inventory, with the real uid.
+    let job = &r["chains"][0]["stages"][0]["jobs"][0];
+    assert_eq!(job["uid"].as_str(), Some(app.uid("db-migration").as_str()));
+    assert_eq!(job["phase"], "succeeded");
+    // -A shows this chain among the others.
+    let all = run(BIN, &stack().admin, &["status", "-A", "-o", "json"], None);
+    assert!(
+        all.stdout
+            .contains(&format!("\"namespace\": \"{}\"", app.ns)),
+        "{}",
+        all.stderr
+    );
+}
+
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn a_failed_migration_fails_wait_and_status_with_the_real_log() {
+    let app = App::new("failing", Migration::Fails, "1m");
+    // wait fails fast on the real Job failure, naming it, with its real log tail.
+    let r = app.jobgate(&["wait", "app-post-deploy", "--timeout", "180s"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "✗ {}/app-pre-deploy: Job {}/db-migration failed: BackoffLimitExceeded",
+            app.ns, app.ns
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("│ ERROR: column \"email\" of relation \"users\" already exists"),
+        "{}",
+        r.stderr
+    );
+    // status shows the failure and its log whatever Flux has concluded yet.
+    let s = app.jobgate(&["status"]);
+    assert_eq!(s.code, 1, "{}", s.stderr);
+    assert!(
+        s.stdout
+            .contains("│ ERROR: column \"email\" of relation \"users\" already exists"),
+        "{}",
+        s.stdout
+    );
+    // Once Flux concludes: HealthCheckFailed, and the dependents blocked by it.
+    let ks = app.kubectl(&[
+        "wait",
+        "--for=jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}=HealthCheckFailed",
+        "kustomization/app-pre-deploy",
+        "--timeout=120s",
+    ]);
+    assert!(ks.contains("condition met"), "{ks}");
+    app.kubectl(&[
+        "wait",
+        "--for=jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}=DependencyNotReady",
+        "kustomization/app-deploy",
+        "--timeout=120s",
+    ]);
+    let json = app.jobgate(&["status", "-o", "json"]);
+    assert_eq!(json.code, 1, "{}", json.stderr);
+    let r = report(&json.stdout);
+    assert_eq!(
+        states(&r)[..2],
+        [
+            triple("app-pre-deploy", "pre", "failed"),
+            triple("app-deploy", "deploy", "blocked"),
+        ]
+    );
+    assert_eq!(
+        r["chains"][0]["stages"][1]["blockedBy"]["job"].as_str(),
+        Some(format!("{}/db-migration", app.ns).as_str())
+    );
+}
+
+/// Roles before the first apply: a chain whose first reconcile failed has no
+/// inventory at all, and every stage was shown as `deploy`.
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn roles_are_inferred_before_the_first_apply() {
+    // The guide's manifests as written: no targetNamespace, no namespace on the Job.
+    let app = App::with("noapply", Migration::Succeeds, "1m", false);
+    app.kubectl(&[
+        "wait",
+        "--for=jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}=ReconciliationFailed",
+        "kustomization/app-pre-deploy",
+        "--timeout=120s",
+    ]);
+    let ks = app.get("kustomization/app-pre-deploy");
+    let message = ks["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains("Job/db-migration namespace not specified"),
+        "{message}"
+    );
+    let json = app.jobgate(&["status", "-o", "json"]);
+    let r = report(&json.stdout);
+    let roles: Vec<(String, bool)> = r["chains"][0]["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["role"].as_str().unwrap_or_default().to_string(),
+                s["roleGuessed"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("pre".to_string(), true),
+            ("deploy".to_string(), true),
+            ("post".to_string(), true)
+        ],
+        "{}",
+        json.stdout
+    );
+}
+
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn rerun_replaces_only_the_stages_own_job_through_real_flux() {
+    let app = App::new("rerun", Migration::Succeeds, "1m");
+    app.ready();
+    let (pre, post) = (app.uid("db-migration"), app.uid("cache-refresh"));
+    let old_pods = app.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "batch.kubernetes.io/job-name=db-migration",
+        "-o",
+        "name",
+    ]);
+    assert!(!old_pods.trim().is_empty());
+    let r = app.jobgate(&["rerun", "app-pre-deploy", "--yes", "--timeout", "180s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let new = app.uid("db-migration");
+    assert!(!new.is_empty() && new != pre, "a new run of the migration");
+    assert_eq!(
+        app.uid("cache-refresh"),
+        post,
+        "the post stage's Job untouched"
+    );
+    // Background propagation: the real garbage collector removed the old pods.
+    let now = app.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "batch.kubernetes.io/job-name=db-migration",
+        "-o",
+        "name",
+    ]);
+    for pod in old_pods.lines() {
+        let mut gone = !now.contains(pod);
+        for _ in 0..100 {
+            if gone {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let r = run(
+                "kubectl",
+                &stack().admin,
+                &[
+                    "-n",
+                    &app.ns,
+                    "get",
+                    pod.trim(),
+                    "--ignore-not-found",
+                    "-o",
+                    "name",
+                ],
+                None,
+            );
+            gone = r.stdout.trim().is_empty();
+        }
+        assert!(gone, "{pod} of the old run is gone");
+    }
+    let status = app.jobgate(&["status", "-o", "json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+}
+
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn a_job_labelled_as_another_stages_is_never_deleted() {
+    let app = App::new("owner", Migration::Succeeds, "1m");
+    app.ready();
+    // A Job outside every inventory, that looks like the stage's.
+    app.apply(&format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: unrelated, namespace: {}}}\nspec:\n  suspend: true\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: c, image: x}}]\n",
+        app.ns
+    ));
+    let unrelated = app.uid("unrelated");
+    let dry = app.jobgate(&["rerun", "app-pre-deploy", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("db-migration") && !dry.stdout.contains("unrelated"));
+    let r = app.jobgate(&["rerun", "app-pre-deploy", "--yes", "--timeout", "180s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(app.uid("unrelated"), unrelated);
+}
+
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn reconcile_with_source_and_wait_for_revision_follow_a_real_push() {
+    let mut app = App::new("push", Migration::Succeeds, "1m");
+    app.ready();
+    let (pre, post) = (app.uid("db-migration"), app.uid("cache-refresh"));
+    let sha = app.push("v2.0.0", Migration::Succeeds);
+    let r = app.jobgate(&[
+        "reconcile",
+        "app-pre-deploy",
+        "--with-source",
+        "--downstream",
+        "--timeout",
+        "180s",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // force: true re-created both Jobs for the new image.
+    assert_ne!(app.uid("db-migration"), pre);
+    assert_ne!(app.uid("cache-refresh"), post);
+    let image =
+        app.get("job/db-migration")["spec"]["template"]["spec"]["containers"][0]["image"].clone();
+    assert_eq!(image, "ghcr.io/org/my-app:v2.0.0");
+    for target in [
+        format!("revision=main@sha1:{sha}"),
+        format!("revision={sha}"),
+    ] {
+        let w = app.jobgate(&[
+            "wait",
+            "app-post-deploy",
+            "--for",
+            &target,
+            "--timeout",
+            "60s",
+        ]);
+        assert_eq!(w.code, 0, "{target}: {}", w.stderr);
+    }
+}
+
+/// After a failed migration the user pushes the fix and gates on it: the old
+/// run's failed Job stands until Flux re-creates it while applying the fix.
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn a_fix_forward_push_passes_the_gate() {
+    let mut app = App::new("fixforward", Migration::Fails, "10s");
+    let failed = app.jobgate(&["wait", "app-post-deploy", "--timeout", "180s"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    let sha = app.push("v1.0.1", Migration::Succeeds);
+    let r = app.jobgate(&[
+        "wait",
+        "app-post-deploy",
+        "--for",
+        &format!("revision={sha}"),
+        "--timeout",
+        "180s",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn the_view_role_reads_and_waits_but_cannot_rerun() {
+    let app = App::new("rbac", Migration::Succeeds, "1m");
+    app.ready();
+    let roles = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rbac.yaml"))
+        .expect("examples/rbac.yaml");
+    app.apply(&roles);
+    app.kubectl(&[
+        "create",
+        "rolebinding",
+        "reader-view",
+        "--clusterrole=kubectl-jobgate-view",
+        "--user=reader",
+    ]);
+    let reader = &stack().reader;
+    // RBAC caches settle within a moment of the binding.
+    let mut status = app.jobgate_as(reader, &["status"]);
+    for _ in 0..50 {
+        if status.code == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        status = app.jobgate_as(reader, &["status"]);
+    }
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let wait = app.jobgate_as(reader, &["wait", "app-post-deploy", "--timeout", "60s"]);
+    assert_eq!(wait.code, 0, "{}", wait.stderr);
+    let before = app.uid("db-migration");
+    let rerun = app.jobgate_as(reader, &["rerun", "app-pre-deploy", "--yes"]);
+    assert_eq!(rerun.code, 2, "{}", rerun.stderr);
+    assert!(
+        rerun
+            .stderr
+            .contains("User \"reader\" cannot delete resource \"jobs\" in API group \"batch\""),
+        "{}",
+        rerun.stderr
+    );
+    assert_eq!(app.uid("db-migration"), before, "nothing deleted");
+}
+
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn a_kustomization_deleted_mid_wait_fails_the_wait() {
+    let mut app = App::new("deleted", Migration::Succeeds, "1m");
+    app.ready();
+    let sha = app.push("v3.0.0", Migration::Succeeds);
+    let ns = app.ns.clone();
+    let waiter = std::thread::spawn(move || {
+        run(
+            BIN,
+            &stack().admin,
+            &[
+                "wait",
+                "app-post-deploy",
+                "--for",
+                &format!("revision={sha}"),
+                "--timeout",
+                "120s",
+                "-n",
+                &ns,
+            ],
+            None,
+        )
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    app.kubectl(&["delete", "kustomization/app-post-deploy", "--wait=false"]);
+    let r = waiter.join().expect("the wait ends");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+}
+
+/// kube-apiserver writes a custom-resource list's `continue` after its items:
+/// past one page of 5,000 every Kustomization and Job must still be read.
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn every_page_of_kustomizations_and_jobs_is_read() {
+    let app = App::heavy("pages");
+    const N: usize = 5_100;
+    app.load(N);
+    let r = app.jobgate(&["status", "-o", "json", "-v"]);
+    let report = report(&r.stdout);
+    let stages = states(&report).len();
+    assert!(
+        stages >= N + 3,
+        "{stages} stages of {} Kustomizations",
+        N + 3
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "listed kustomizations in namespace {} ({} items, 2 page(s))",
+            app.ns,
+            N + 3
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains(&format!("listed jobs in namespace {} (", app.ns))
+            && r.stderr.contains("items, 2 page(s))"),
+        "{}",
+        r.stderr
+    );
+}
