@@ -104,7 +104,7 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
         }
         row.extend([
             cell(stage_name(stage, chain_ns, view), None, view),
-            cell(&super::role(stage), None, view),
+            cell(super::role(stage), None, view),
             cell(stage.ready.as_deref().unwrap_or("-"), None, view),
             cell(stage.state.as_str(), state_color(stage.state), view),
             cell(stage.reason.as_deref().unwrap_or("-"), None, view),
