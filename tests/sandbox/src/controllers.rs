@@ -820,7 +820,8 @@ impl Sim {
                 // with the guide's manifests, which have none and no targetNamespace).
                 let Some(ns) = ns.filter(|n| !n.is_empty()) else {
                     let msg = format!(
-                        "{}/{name} namespace not specified: the server could not find the requested resource",
+                        // Real Flux ends its apply errors with a newline.
+                        "{}/{name} namespace not specified: the server could not find the requested resource\n",
                         def.kind
                     );
                     return Some(self.finish_failed(

@@ -3,12 +3,14 @@
 //! - `kubectl`: the real kubectl against the running sandbox;
 //! - `client`: kube-rs's typed API and runtime watcher;
 //! - `controllers`: the simulated controllers, observed through the API;
+//! - `fidelity`: what the controllers write, against what real Flux wrote;
 //! - `binary`: the `jobgate-sandbox` executable (URL on stdout, kubeconfig, SIGTERM).
 
 mod api;
 mod binary;
 mod client;
 mod controllers;
+mod fidelity;
 mod kubectl;
 
 use std::time::Duration;
