@@ -148,15 +148,7 @@ fn set_condition(
 /// Reconciling=True and Ready=Unknown, both `Progressing`: what every
 /// reconcile shows while it runs (the flap clients must tolerate).
 fn mark_progressing(conds: &mut Vec<Value>, message: &str, generation: i64, now: &str) {
-    set_condition(
-        conds,
-        "Reconciling",
-        "True",
-        "Progressing",
-        message,
-        generation,
-        now,
-    );
+    set_reconciling(conds, message, generation, now);
     set_condition(
         conds,
         "Ready",

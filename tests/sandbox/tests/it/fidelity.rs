@@ -92,6 +92,14 @@ fn shape(object: &Value) -> BTreeSet<String> {
     shape
 }
 
+/// The lines of an object's shape that start with `prefix`.
+fn conditions(object: &Value, prefix: &str) -> Vec<String> {
+    shape(object)
+        .into_iter()
+        .filter(|s| s.starts_with(prefix))
+        .collect()
+}
+
 fn recorded(yaml: &str) -> Vec<Value> {
     let json = &yaml[yaml.find('{').expect("a recorded list")..];
     let list: Value = serde_json::from_str(json).expect("recorded JSON");
@@ -200,15 +208,9 @@ async fn a_healthy_chain_has_the_shape_real_flux_gives_it() {
     }
     for job in ["db-migration", "cache-refresh"] {
         let ours = sb.object("batch", "jobs", "apps", job).unwrap();
-        let conditions = |o: &Value| {
-            shape(o)
-                .into_iter()
-                .filter(|s| s.starts_with("condition"))
-                .collect::<Vec<_>>()
-        };
         assert_eq!(
-            conditions(&ours),
-            conditions(real(&items, "Job", job)),
+            conditions(&ours, "condition"),
+            conditions(real(&items, "Job", job), "condition"),
             "Job {job}"
         );
     }
@@ -228,28 +230,16 @@ async fn a_failed_migration_has_the_shape_real_flux_gives_it() {
         real(&items, "Kustomization", "app-pre-deploy"),
     );
     let job = sb.object("batch", "jobs", "apps", "db-migration").unwrap();
-    let conditions = |o: &Value| {
-        shape(o)
-            .into_iter()
-            .filter(|s| s.starts_with("condition"))
-            .collect::<Vec<_>>()
-    };
     assert_eq!(
-        conditions(&job),
-        conditions(real(&items, "Job", "db-migration"))
+        conditions(&job, "condition"),
+        conditions(real(&items, "Job", "db-migration"), "condition")
     );
     // Their Ready (a Healthy from an earlier success stays, stale, on real Flux too).
     for name in ["app-deploy", "app-post-deploy"] {
         let ks = reconciled(&sb, name, |ks| ready_reason(ks) == "DependencyNotReady").await;
-        let conditions = |o: &Value| {
-            shape(o)
-                .into_iter()
-                .filter(|s| s.starts_with("condition Ready"))
-                .collect::<Vec<_>>()
-        };
         assert_eq!(
-            conditions(&ks),
-            conditions(real(&items, "Kustomization", name)),
+            conditions(&ks, "condition Ready"),
+            conditions(real(&items, "Kustomization", name), "condition Ready"),
             "{name}"
         );
     }
@@ -284,15 +274,11 @@ async fn a_job_without_a_namespace_fails_to_apply_as_on_real_flux() {
     })
     .await;
     let items = recorded(FAILED_APPLY);
-    let theirs: Vec<String> = shape(real(&items, "Kustomization", "app-pre-deploy"))
-        .into_iter()
-        .filter(|s| s.starts_with("condition Ready"))
-        .collect();
-    let ours: Vec<String> = shape(&pre)
-        .into_iter()
-        .filter(|s| s.starts_with("condition Ready"))
-        .collect();
-    assert_eq!(ours, theirs);
+    let theirs = conditions(
+        real(&items, "Kustomization", "app-pre-deploy"),
+        "condition Ready",
+    );
+    assert_eq!(conditions(&pre, "condition Ready"), theirs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
