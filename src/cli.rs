@@ -189,7 +189,8 @@ pub struct RerunArgs {
     /// Continue through the stages that depend on it.
     #[arg(long)]
     pub downstream: bool,
-    /// Delete Jobs that are still running.
+    /// Delete Jobs that are still running, or of a stage blocked by its upstream
+    /// (Flux re-creates them only once the upstream is healthy).
     #[arg(long)]
     pub force: bool,
     /// Say what would be deleted, and do nothing.

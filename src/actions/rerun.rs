@@ -11,9 +11,9 @@ use super::follow::{Follower, Outcome, narrate};
 use super::reconcile::find_active;
 use crate::cluster::{Cluster, Deletion, Scope};
 use crate::error::AppError;
-use crate::model::Snapshot;
 use crate::model::progress::Goal;
-use crate::report::JobPhase;
+use crate::model::{Selection, Snapshot, analyze};
+use crate::report::{JobPhase, StageState};
 
 /// What to re-run, and how carefully.
 pub struct Request<'a> {
@@ -54,6 +54,9 @@ pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError>
         "Flux would not recreate its Jobs",
     )?;
     let key = format!("{}/{}", req.namespace, req.name);
+    if !req.force {
+        refuse_if_blocked(snap, req.namespace, req.name)?;
+    }
     let inventory = ks.inventory_jobs();
     if inventory.is_empty() {
         return Err(AppError::Refused(format!(
@@ -102,6 +105,46 @@ pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError>
         });
     }
     Ok(targets)
+}
+
+/// A blocked stage (`DependencyNotReady`) is one Flux will not reconcile until
+/// its upstream is healthy: its Jobs, once deleted, would stay gone (with
+/// their pods and logs). Refused before anything is deleted, naming the culprit.
+fn refuse_if_blocked(snap: &Snapshot, namespace: &str, name: &str) -> Result<(), AppError> {
+    let selection = Selection {
+        namespaces: None,
+        names: vec![(namespace.to_string(), name.to_string())],
+    };
+    let report = analyze(snap, &selection);
+    let Some(stage) = report
+        .chains
+        .iter()
+        .flat_map(|c| &c.stages)
+        .find(|s| s.namespace == namespace && s.name == name)
+    else {
+        return Ok(());
+    };
+    if stage.state != StageState::Blocked {
+        return Ok(());
+    }
+    let culprit = match &stage.blocked_by {
+        Some(cause) => {
+            let mut why = format!("{} ({}", cause.stage, cause.state.as_str());
+            if let Some(job) = &cause.job {
+                why.push_str(&format!(": Job {job}"));
+            }
+            if let Some(reason) = &cause.reason {
+                why.push_str(&format!(": {reason}"));
+            }
+            why.push(')');
+            why
+        }
+        None => "a dependency that is not ready".to_string(),
+    };
+    Err(AppError::Refused(format!(
+        "{}/{} is blocked by {culprit}: Flux will not reconcile it, so its Jobs would be deleted and not re-created until that is healthy. Fix the upstream stage first, or pass --force to delete them anyway; nothing was deleted",
+        namespace, name
+    )))
 }
 
 /// Deletes the planned Jobs (after `confirm`), requests the reconcile and

@@ -316,6 +316,26 @@ async fn rerun_replaces_only_the_inventory_job_and_follows_it() {
     );
 }
 
+/// A blocked stage is one Flux will not reconcile: rerun deleted its Job and
+/// only then failed with "blocked by …", leaving the Job (and its logs) gone
+/// until the upstream healed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_refuses_a_blocked_stage_before_deleting() {
+    let sb = live("failed", 20.0).await;
+    let uid = job(&sb, "cache-refresh").unwrap()["metadata"]["uid"].clone();
+    sb.clear_requests();
+    let r = jobgate(&sb, "blocked", &["rerun", "app-post-deploy", "--yes"]).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.trim(),
+        "error: apps/app-post-deploy is blocked by apps/app-pre-deploy (Failed: Job apps/db-migration: BackoffLimitExceeded): Flux will not reconcile it, so its Jobs would be deleted and not re-created until that is healthy. Fix the upstream stage first, or pass --force to delete them anyway; nothing was deleted"
+    );
+    assert!(deletes(&sb).is_empty(), "nothing deleted");
+    assert_eq!(job(&sb, "cache-refresh").unwrap()["metadata"]["uid"], uid);
+    let dry = jobgate(&sb, "blocked", &["rerun", "app-post-deploy", "--dry-run"]).await;
+    assert_eq!(dry.code, 2, "--dry-run says so too: {}", dry.stderr);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rerun_refuses_a_running_job_unless_forced() {
     let sb = live("canonical", 100.0).await;
