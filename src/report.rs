@@ -29,11 +29,17 @@ impl ChainReport {
         }
     }
 
-    /// True when any shown chain has a failed or blocked stage.
+    /// True when any shown chain has a failed or blocked stage, or a failed
+    /// Job whatever Flux has concluded about its stage yet (real Flux notices
+    /// at its next health-check poll, seconds later).
     pub fn unhealthy(&self) -> bool {
-        self.chains
-            .iter()
-            .any(|c| matches!(c.state, StageState::Failed | StageState::Blocked))
+        self.chains.iter().any(|c| {
+            matches!(c.state, StageState::Failed | StageState::Blocked)
+                || c.stages
+                    .iter()
+                    .flat_map(|s| &s.jobs)
+                    .any(|j| j.phase == JobPhase::Failed)
+        })
     }
 }
 

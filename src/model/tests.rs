@@ -431,3 +431,26 @@ fn roles_before_the_first_apply_are_guessed_and_say_so() {
         (Role::Deploy, false)
     );
 }
+
+/// Right after a real Job failed, before Flux's next health-check poll, every
+/// stage was still Progressing: `status` exited 0 with a failed Job shown.
+#[test]
+fn a_failed_job_is_unhealthy_before_flux_concludes() {
+    let mut snap = snapshot_from_yaml(FAILED).unwrap();
+    for ks in &mut snap.kustomizations {
+        for c in ks.status.conditions.iter_mut().filter(|c| c.type_ == "Ready") {
+            c.status = "Unknown".into();
+            c.reason = "Progressing".into();
+        }
+    }
+    let report = analyze(&snap, &all());
+    assert!(
+        report.chains[0]
+            .stages
+            .iter()
+            .all(|s| s.state == StageState::Progressing),
+        "{:?}",
+        states(&report)
+    );
+    assert!(report.unhealthy());
+}

@@ -285,6 +285,8 @@ async fn a_failed_job_shows_its_log_before_flux_concludes() {
     )
     .unwrap();
     let r = jobgate(&sb, "early", &["status"]).await;
+    // A failed Job is not healthy, whatever Flux has concluded yet (exit 0 on real Flux).
+    assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(
         r.stdout.contains("Progressing")
             && r.stdout.contains(
