@@ -135,6 +135,16 @@ fn a_failed_migration_fails_wait_and_status_with_the_real_log() {
         r["chains"][0]["stages"][1]["blockedBy"]["job"].as_str(),
         Some(format!("{}/db-migration", app.ns).as_str())
     );
+    // A blocked stage is not re-run: Flux would not re-create its Jobs.
+    let rerun = app.jobgate(&["rerun", "app-deploy", "--yes"]);
+    assert_eq!(rerun.code, 2, "{}", rerun.stderr);
+    assert!(
+        rerun
+            .stderr
+            .contains(&format!("is blocked by {}/app-pre-deploy (Failed", app.ns)),
+        "{}",
+        rerun.stderr
+    );
 }
 
 /// Roles before the first apply: a chain whose first reconcile failed has no
@@ -364,6 +374,30 @@ fn the_view_role_reads_and_waits_but_cannot_rerun() {
         rerun.stderr
     );
     assert_eq!(app.uid("db-migration"), before, "nothing deleted");
+    // The full role of examples/rbac.yaml can.
+    app.kubectl(&[
+        "create",
+        "rolebinding",
+        "reader-full",
+        "--clusterrole=kubectl-jobgate",
+        "--user=reader",
+    ]);
+    let mut full = app.jobgate_as(
+        reader,
+        &["rerun", "app-pre-deploy", "--yes", "--timeout", "180s"],
+    );
+    for _ in 0..50 {
+        if full.code != 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        full = app.jobgate_as(
+            reader,
+            &["rerun", "app-pre-deploy", "--yes", "--timeout", "180s"],
+        );
+    }
+    assert_eq!(full.code, 0, "{}", full.stderr);
+    assert_ne!(app.uid("db-migration"), before, "a new run");
 }
 
 #[test]
@@ -429,4 +463,57 @@ fn every_page_of_kustomizations_and_jobs_is_read() {
         "{}",
         r.stderr
     );
+}
+
+/// The apiserver dies mid-`wait` (as a crash or an upgrade would) and comes
+/// back: the wait resumes its watches and passes only once the chain is on
+/// the revision, never on what it saw before.
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn wait_survives_an_apiserver_restart_without_a_false_pass() {
+    let mut app = App::heavy("restart");
+    app.ready();
+    let sha = app.push("v4.0.0", Migration::Succeeds);
+    let ns = app.ns.clone();
+    let target = format!("revision={sha}");
+    let waiter = std::thread::spawn(move || {
+        run(
+            BIN,
+            &stack().admin,
+            &[
+                "wait",
+                "app-post-deploy",
+                "--for",
+                &target,
+                "--nudge",
+                "--timeout",
+                "180s",
+                "-n",
+                &ns,
+            ],
+            None,
+        )
+    });
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let restart = run(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/realcluster/stack"),
+        &stack().admin,
+        &["restart-apiserver"],
+        None,
+    );
+    assert_eq!(restart.code, 0, "{}", restart.stderr);
+    // Now Flux may fetch the push (the waiter's --nudge asks it to once it can).
+    let r = waiter.join().expect("the wait ends");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for stage in ["app-pre-deploy", "app-deploy", "app-post-deploy"] {
+        let applied = app.get(&format!("kustomization/{stage}"))["status"]["lastAppliedRevision"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(
+            applied,
+            format!("main@sha1:{sha}"),
+            "{stage} is on the revision it passed for"
+        );
+    }
 }
