@@ -438,7 +438,12 @@ fn roles_before_the_first_apply_are_guessed_and_say_so() {
 fn a_failed_job_is_unhealthy_before_flux_concludes() {
     let mut snap = snapshot_from_yaml(FAILED).unwrap();
     for ks in &mut snap.kustomizations {
-        for c in ks.status.conditions.iter_mut().filter(|c| c.type_ == "Ready") {
+        for c in ks
+            .status
+            .conditions
+            .iter_mut()
+            .filter(|c| c.type_ == "Ready")
+        {
             c.status = "Unknown".into();
             c.reason = "Progressing".into();
         }
