@@ -406,24 +406,15 @@ fn a_kustomization_deleted_mid_wait_fails_the_wait() {
     let mut app = App::new("deleted", Migration::Succeeds, "1m");
     app.ready();
     let sha = app.push("v3.0.0", Migration::Succeeds);
-    let ns = app.ns.clone();
-    let waiter = std::thread::spawn(move || {
-        run(
-            BIN,
-            &stack().admin,
-            &[
-                "wait",
-                "app-post-deploy",
-                "--for",
-                &format!("revision={sha}"),
-                "--timeout",
-                "120s",
-                "-n",
-                &ns,
-            ],
-            None,
-        )
-    });
+    let target = format!("revision={sha}");
+    let waiter = app.jobgate_meanwhile(&[
+        "wait",
+        "app-post-deploy",
+        "--for",
+        &target,
+        "--timeout",
+        "120s",
+    ]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     app.kubectl(&["delete", "kustomization/app-post-deploy", "--wait=false"]);
     let r = waiter.join().expect("the wait ends");
@@ -474,26 +465,16 @@ fn wait_survives_an_apiserver_restart_without_a_false_pass() {
     let mut app = App::heavy("restart");
     app.ready();
     let sha = app.push("v4.0.0", Migration::Succeeds);
-    let ns = app.ns.clone();
     let target = format!("revision={sha}");
-    let waiter = std::thread::spawn(move || {
-        run(
-            BIN,
-            &stack().admin,
-            &[
-                "wait",
-                "app-post-deploy",
-                "--for",
-                &target,
-                "--nudge",
-                "--timeout",
-                "180s",
-                "-n",
-                &ns,
-            ],
-            None,
-        )
-    });
+    let waiter = app.jobgate_meanwhile(&[
+        "wait",
+        "app-post-deploy",
+        "--for",
+        &target,
+        "--nudge",
+        "--timeout",
+        "180s",
+    ]);
     std::thread::sleep(std::time::Duration::from_secs(1));
     let restart = run(
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/realcluster/stack"),

@@ -301,6 +301,17 @@ impl App {
         self.jobgate_as(&stack().admin, args)
     }
 
+    /// jobgate as the admin, in this namespace, on a thread of its own: for a
+    /// test that acts on the cluster while the command runs.
+    pub fn jobgate_meanwhile(&self, args: &[&str]) -> std::thread::JoinHandle<Run> {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(["-n".to_string(), self.ns.clone()]);
+        std::thread::spawn(move || {
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            run(BIN, &stack().admin, &all, None)
+        })
+    }
+
     /// Waits (with jobgate, which the other tests check) until the chain is ready.
     pub fn ready(&self) -> &Self {
         let r = self.jobgate(&["wait", "app-post-deploy", "--timeout", "180s"]);
