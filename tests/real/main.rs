@@ -351,15 +351,7 @@ fn the_view_role_reads_and_waits_but_cannot_rerun() {
         "--user=reader",
     ]);
     let reader = &stack().reader;
-    // RBAC caches settle within a moment of the binding.
-    let mut status = app.jobgate_as(reader, &["status"]);
-    for _ in 0..50 {
-        if status.code == 0 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        status = app.jobgate_as(reader, &["status"]);
-    }
+    let status = app.jobgate_once_bound(reader, &["status"]);
     assert_eq!(status.code, 0, "{}", status.stderr);
     let wait = app.jobgate_as(reader, &["wait", "app-post-deploy", "--timeout", "60s"]);
     assert_eq!(wait.code, 0, "{}", wait.stderr);
@@ -382,20 +374,10 @@ fn the_view_role_reads_and_waits_but_cannot_rerun() {
         "--clusterrole=kubectl-jobgate",
         "--user=reader",
     ]);
-    let mut full = app.jobgate_as(
+    let full = app.jobgate_once_bound(
         reader,
         &["rerun", "app-pre-deploy", "--yes", "--timeout", "180s"],
     );
-    for _ in 0..50 {
-        if full.code != 2 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        full = app.jobgate_as(
-            reader,
-            &["rerun", "app-pre-deploy", "--yes", "--timeout", "180s"],
-        );
-    }
     assert_eq!(full.code, 0, "{}", full.stderr);
     assert_ne!(app.uid("db-migration"), before, "a new run");
 }

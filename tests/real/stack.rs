@@ -296,6 +296,20 @@ impl App {
         run(BIN, kubeconfig, &all, None)
     }
 
+    /// jobgate as `kubeconfig`'s user once a RoleBinding just made has reached
+    /// the authorizer: a 403 (exit 2) is tried again for up to 5 s.
+    pub fn jobgate_once_bound(&self, kubeconfig: &Path, args: &[&str]) -> Run {
+        let mut r = self.jobgate_as(kubeconfig, args);
+        for _ in 0..50 {
+            if r.code != 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            r = self.jobgate_as(kubeconfig, args);
+        }
+        r
+    }
+
     /// jobgate as the admin, in this namespace.
     pub fn jobgate(&self, args: &[&str]) -> Run {
         self.jobgate_as(&stack().admin, args)
