@@ -7,6 +7,7 @@ use jiff::Timestamp;
 
 use crate::actions;
 use crate::actions::follow::Outcome;
+use crate::actions::rerun::Journal;
 use crate::cluster::{Cluster, Scope};
 use crate::error::{AppError, Exit};
 use crate::model::analyze;
@@ -14,13 +15,16 @@ use crate::model::{Selection, Snapshot};
 use crate::render::{self, Format, Styles, View};
 use crate::report::{ChainReport, JobPhase};
 use crate::settings::{
-    CommandSettings, ReconcileSettings, RerunSettings, Settings, StatusSettings, WaitSettings,
+    CommandSettings, Confirm, ReconcileSettings, RerunSettings, Settings, StatusSettings,
+    WaitSettings,
 };
 
 /// Runs the command and returns its exit code; errors are written to `err` once.
 pub async fn run(settings: Settings, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    // What a rerun deleted, kept outside the work that a deadline or Ctrl-C drops.
+    let journal = Journal::default();
     let result = {
-        let work = execute(&settings, out, &mut *err);
+        let work = execute(&settings, &journal, out, &mut *err);
         let deadline = async {
             match settings.timeout {
                 Some(t) => {
@@ -37,44 +41,43 @@ pub async fn run(settings: Settings, out: &mut dyn Write, err: &mut dyn Write) -
         }
     };
     let result = result.and_then(|exit| out.flush().map(|_| exit).map_err(AppError::Output));
-    match result {
-        Ok(exit) => exit,
+    let exit = match &result {
+        Ok(exit) => *exit,
         // Output piped into `head` and closed: not an error.
         Err(AppError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok,
-        Err(AppError::Interrupted) => {
-            // An interrupted rerun may have deleted Jobs: say how to get them back.
-            if let CommandSettings::Rerun(r) = &settings.command
-                && !r.dry_run
-            {
-                let ns = r
-                    .namespace
-                    .as_ref()
-                    .map(|ns| format!(" -n {ns}"))
-                    .unwrap_or_default();
-                let _ = writeln!(
-                    err,
-                    "interrupted: if Jobs were deleted (see above), Flux recreates them at its next reconcile of {0}, now with `kubectl jobgate reconcile {0}{ns}`",
-                    r.name
-                );
-            }
-            Exit::Interrupted
-        }
+        Err(AppError::Interrupted) => Exit::Interrupted,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
             e.exit()
         }
+    };
+    // Every way out of a rerun that deleted Jobs it did not see recreated
+    // says so, and how to get them back.
+    if exit != Exit::Ok || result.is_err() {
+        if let Some(recovery) = journal.recovery() {
+            let _ = writeln!(err, "{}", render::sanitize(&recovery));
+            if !matches!(exit, Exit::Timeout | Exit::Interrupted) {
+                return Exit::Unhealthy;
+            }
+        } else if matches!(result, Err(AppError::Interrupted))
+            && matches!(settings.command, CommandSettings::Rerun(_))
+        {
+            let _ = writeln!(err, "interrupted: nothing was deleted");
+        }
     }
+    exit
 }
 
 async fn execute(
     settings: &Settings,
+    journal: &Journal,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, AppError> {
     match &settings.command {
         CommandSettings::Status(s) => status(settings, s, out, err).await,
         CommandSettings::Reconcile(r) => reconcile(settings, r, out, err).await,
-        CommandSettings::Rerun(r) => rerun(settings, r, out, err).await,
+        CommandSettings::Rerun(r) => rerun(settings, r, journal, out, err).await,
         CommandSettings::Wait(w) => wait(settings, w, out, err).await,
         CommandSettings::Completion(shell) => {
             let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
@@ -280,10 +283,11 @@ async fn reconcile(
 async fn rerun(
     settings: &Settings,
     r: &RerunSettings,
+    journal: &Journal,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, AppError> {
-    use actions::rerun::{Rerun, Target};
+    use actions::rerun::Rerun;
     let cluster = Cluster::connect(&settings.kube).await?;
     let namespace = namespace_of(&r.namespace, &cluster);
     let req = actions::rerun::Request {
@@ -292,59 +296,85 @@ async fn rerun(
         jobs: &r.jobs,
         downstream: r.downstream,
         force: r.force,
-        dry_run: r.dry_run,
         no_wait: r.no_wait,
     };
-    let ask = r.confirm;
-    let mut confirm = |targets: &[Target]| -> bool {
-        let deletable: Vec<&Target> = targets
-            .iter()
-            .filter(|t| t.phase != JobPhase::Gone)
-            .collect();
-        if !ask || deletable.is_empty() {
-            return true;
+    let plan = actions::rerun::prepare(&cluster, &req).await?;
+    if r.dry_run {
+        for t in &plan.targets {
+            let line = match t.phase {
+                JobPhase::Gone => format!(
+                    "job.batch/{} in {} is gone already (TTL, or deleted): nothing to delete",
+                    t.name, t.namespace
+                ),
+                phase => format!(
+                    "job.batch/{} in {} (uid {}, {}) would be deleted",
+                    t.name,
+                    t.namespace,
+                    t.uid,
+                    phase.as_str()
+                ),
+            };
+            writeln!(out, "{}", render::sanitize(&line))?;
         }
-        let list: Vec<String> = deletable
-            .into_iter()
-            .map(|t| format!("job.batch/{} ({})", t.name, t.phase.as_str()))
-            .collect();
-        eprint!(
+        writeln!(
+            out,
+            "then kustomization {namespace}/{} would be asked to reconcile, so that Flux recreates them",
+            r.name
+        )?;
+        return Ok(Exit::Ok);
+    }
+    confirm(&plan, r.confirm, err).await?;
+    let names = vec![(namespace.clone(), r.name.clone())];
+    match actions::rerun::execute(&cluster, plan, &req, journal, err).await? {
+        Rerun::Requested => Ok(Exit::Ok),
+        Rerun::Followed(result) => outcome(settings, r.format, *result, names, out, err),
+    }
+}
+
+/// Asks before a rerun deletes anything: on a terminal, `[y/N]` on stderr
+/// (read on a thread of its own, so that Ctrl-C and `--timeout` still end
+/// the command); off a terminal, only `--yes` allows it.
+async fn confirm(
+    plan: &actions::rerun::Plan,
+    confirm: Confirm,
+    err: &mut dyn Write,
+) -> Result<(), AppError> {
+    let list: Vec<String> = plan
+        .deletable()
+        .map(|t| format!("job.batch/{} ({})", t.name, t.phase.as_str()))
+        .collect();
+    if list.is_empty() || confirm == Confirm::Given {
+        return Ok(());
+    }
+    if confirm == Confirm::Refuse {
+        return Err(AppError::Refused(format!(
+            "rerun would delete {} in {}, and stdin is not a terminal to ask on: pass --yes to delete without asking (--dry-run shows the plan); nothing was deleted",
+            render::sanitize(&list.join(", ")),
+            plan.namespace
+        )));
+    }
+    write!(
+        err,
+        "{}",
+        render::sanitize(&format!(
             "Delete {} in {} and run again? [y/N] ",
             list.join(", "),
-            namespace
-        );
+            plan.namespace
+        ))
+    )?;
+    err.flush()?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // Not joined: a thread blocked in read_line must not keep the process alive.
+    std::thread::spawn(move || {
         let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer).is_ok()
-            && matches!(answer.trim(), "y" | "Y" | "yes")
-    };
-    let names = vec![(namespace.clone(), r.name.clone())];
-    match actions::rerun::rerun(&cluster, &req, &mut confirm, err).await? {
-        Rerun::Planned(targets) => {
-            for t in &targets {
-                let line = match t.phase {
-                    JobPhase::Gone => format!(
-                        "job.batch/{} in {} is gone already (TTL, or deleted): nothing to delete",
-                        t.name, t.namespace
-                    ),
-                    phase => format!(
-                        "job.batch/{} in {} (uid {}, {}) would be deleted",
-                        t.name,
-                        t.namespace,
-                        t.uid,
-                        phase.as_str()
-                    ),
-                };
-                writeln!(out, "{line}")?;
-            }
-            writeln!(
-                out,
-                "then kustomization {namespace}/{} would be asked to reconcile, so that Flux recreates them",
-                r.name
-            )?;
-            Ok(Exit::Ok)
-        }
-        Rerun::Requested(_) => Ok(Exit::Ok),
-        Rerun::Followed(result) => outcome(settings, r.format, result, names, out, err),
+        let read = std::io::stdin().read_line(&mut answer).map(|_| answer);
+        let _ = tx.send(read);
+    });
+    match rx.await {
+        Ok(Ok(answer)) if matches!(answer.trim(), "y" | "Y" | "yes") => Ok(()),
+        _ => Err(AppError::Refused(
+            "not confirmed: nothing was deleted".into(),
+        )),
     }
 }
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::cluster::ClusterError;
+use crate::model::{UnknownName, Unselectable};
 
 /// The documented exit codes (README, `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,14 +28,6 @@ impl From<Exit> for std::process::ExitCode {
     }
 }
 
-/// A Kustomization name that matched nothing, with the closest existing ones.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UnknownName {
-    pub namespace: Option<String>,
-    pub name: String,
-    pub suggestions: Vec<String>,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error(transparent)]
@@ -46,7 +39,7 @@ pub enum AppError {
     /// The command declined to act (suspended, running Job, not confirmed...).
     #[error("{0}")]
     Refused(String),
-    /// Stopped after changing something: the message says what and how to recover.
+    /// Stopped after changing something (`app` adds what, and how to recover).
     #[error("{0}")]
     Partial(String),
     #[error("timed out after {}: the command did not finish within --timeout; raise it, or look at what it was waiting for with `kubectl jobgate status`", crate::settings::format_duration(*.0))]
@@ -87,6 +80,17 @@ fn unknown_names(names: &[UnknownName]) -> String {
 }
 
 impl AppError {
+    /// A stage a single-stage verb cannot act on; `consequence` says what
+    /// suspension means for the verb.
+    pub fn unselectable(e: Unselectable, consequence: &str) -> Self {
+        match e {
+            Unselectable::Unknown(names) => AppError::UnknownNames(names),
+            Unselectable::Suspended { namespace, name } => AppError::Refused(format!(
+                "{namespace}/{name} is suspended: {consequence}. Resume it first with `flux resume kustomization {name} -n {namespace}`"
+            )),
+        }
+    }
+
     pub fn exit(&self) -> Exit {
         match self {
             AppError::Cluster(_)

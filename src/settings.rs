@@ -79,10 +79,20 @@ pub struct RerunSettings {
     pub downstream: bool,
     pub force: bool,
     pub dry_run: bool,
-    /// Ask before deleting (on a terminal, without --yes).
-    pub confirm: bool,
+    pub confirm: Confirm,
     pub no_wait: bool,
     pub format: Format,
+}
+
+/// Whether rerun may delete without asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// `--yes`.
+    Given,
+    /// On a terminal, without `--yes`: ask.
+    Ask,
+    /// Neither a terminal to ask on nor `--yes`: refuse to delete.
+    Refuse,
 }
 
 #[derive(Debug, Clone)]
@@ -225,7 +235,11 @@ impl Settings {
                 downstream: r.downstream,
                 force: r.force,
                 dry_run: r.dry_run,
-                confirm: env.stdin_is_terminal && !r.yes,
+                confirm: match (r.yes, env.stdin_is_terminal) {
+                    (true, _) => Confirm::Given,
+                    (false, true) => Confirm::Ask,
+                    (false, false) => Confirm::Refuse,
+                },
                 no_wait: r.no_wait,
                 format: format_of(r.output),
             }),

@@ -9,7 +9,7 @@ use super::follow::{Follower, Outcome, narrate};
 use crate::cluster::{Cluster, Scope};
 use crate::error::AppError;
 use crate::model::progress::Goal;
-use crate::model::{Kustomization, Snapshot};
+use crate::model::{Snapshot, find_active};
 
 /// Which Kustomization to reconcile, and how far to follow it.
 pub struct Request<'a> {
@@ -27,40 +27,6 @@ pub enum Reconciled {
     Followed(Outcome),
 }
 
-/// The named Kustomization, refused when suspended; `consequence` says what
-/// suspension means for the command.
-pub fn find_active<'a>(
-    snap: &'a Snapshot,
-    ns: &str,
-    name: &str,
-    consequence: &str,
-) -> Result<&'a Kustomization, AppError> {
-    let ks = find(snap, ns, name)?;
-    if ks.spec.suspend {
-        return Err(AppError::Refused(format!(
-            "{ns}/{name} is suspended: {consequence}. Resume it first with `flux resume kustomization {name} -n {ns}`"
-        )));
-    }
-    Ok(ks)
-}
-
-/// The named Kustomization, or an error naming the closest ones.
-pub fn find<'a>(
-    snap: &'a Snapshot,
-    ns: &str,
-    name: &str,
-) -> Result<&'a crate::model::Kustomization, AppError> {
-    snap.kustomization(ns, name).ok_or_else(|| {
-        let scope = Scope::Namespace(ns.to_string());
-        match super::status::select(snap, &scope, &[name.to_string()]) {
-            Err(e) => e,
-            Ok(_) => AppError::Usage(format!(
-                "Kustomization \"{name}\" not found in namespace \"{ns}\""
-            )),
-        }
-    })
-}
-
 /// Refuses a suspended stage, requests the reconcile (the source's first with
 /// `with_source`) and follows the stage, and its dependents with `downstream`.
 pub async fn reconcile(
@@ -70,12 +36,8 @@ pub async fn reconcile(
 ) -> Result<Reconciled, AppError> {
     let scope = Scope::Namespace(req.namespace.to_string());
     let snap = cluster.snapshot(&scope).await?;
-    let ks = find_active(
-        &snap,
-        req.namespace,
-        req.name,
-        "Flux ignores reconcile requests while it is",
-    )?;
+    let ks = find_active(&snap, req.namespace, req.name)
+        .map_err(|e| AppError::unselectable(e, "Flux ignores reconcile requests while it is"))?;
     let key = format!("{}/{}", req.namespace, req.name);
     let source = ks.source_key();
     let mut follower = Follower::new(cluster, &scope, snap);

@@ -1,18 +1,20 @@
-//! `rerun NAME`: re-run the Jobs of a Kustomization. Only Jobs in its
-//! inventory, never anything else; each deleted with a uid precondition and
-//! Background propagation; the reconcile requested only once they are gone
-//! (so Flux cannot see the old Job); then the new runs followed to completion.
-//! Every step is narrated; a failure after a deletion says what state the
-//! cluster is in and the one command that recovers.
+//! `rerun NAME`: re-run the Jobs of a Kustomization, in two steps with the
+//! confirmation between them (in `app`): [`prepare`] reads the cluster and
+//! checks what would be deleted; [`execute`] deletes exactly that — only Jobs
+//! in the stage's inventory that carry its owner labels, each with a uid
+//! precondition and Background propagation — requests the reconcile once they
+//! are gone (so Flux cannot see the old Job) and follows the new runs. What it
+//! changed is written to a [`Journal`] as it goes, so that every way out
+//! (an error, `--timeout`, Ctrl-C) can say it and the one command that recovers.
 
 use std::io::Write;
+use std::sync::Mutex;
 
 use super::follow::{Follower, Outcome, narrate};
-use super::reconcile::find_active;
 use crate::cluster::{Cluster, Deletion, Scope};
 use crate::error::AppError;
 use crate::model::progress::Goal;
-use crate::model::{Selection, Snapshot, analyze};
+use crate::model::{Selection, Snapshot, analyze, find_active};
 use crate::report::{JobPhase, StageState};
 
 /// What to re-run, and how carefully.
@@ -22,7 +24,6 @@ pub struct Request<'a> {
     pub jobs: &'a [String],
     pub downstream: bool,
     pub force: bool,
-    pub dry_run: bool,
     pub no_wait: bool,
 }
 
@@ -35,24 +36,102 @@ pub struct Target {
     pub phase: JobPhase,
 }
 
-/// How far a rerun went.
-pub enum Rerun {
-    /// `--dry-run`: what would be deleted.
-    Planned(Vec<Target>),
-    /// `--no-wait`: deleted and requested, not followed.
-    Requested(Snapshot),
-    Followed(Outcome),
+/// A checked rerun: what it deletes, and the snapshot that was decided on.
+pub struct Plan {
+    pub namespace: String,
+    pub name: String,
+    pub targets: Vec<Target>,
+    snapshot: Snapshot,
 }
 
-/// The Jobs a rerun would delete, checked: from the inventory only, existing,
-/// not running unless forced.
+impl Plan {
+    /// The targets that exist, and so would be deleted.
+    pub fn deletable(&self) -> impl Iterator<Item = &Target> {
+        self.targets.iter().filter(|t| t.phase != JobPhase::Gone)
+    }
+}
+
+/// How far a rerun went.
+pub enum Rerun {
+    /// `--no-wait`: deleted and requested, not followed.
+    Requested,
+    Followed(Box<Outcome>),
+}
+
+/// What a rerun has changed so far. It lives outside the command's future,
+/// which `--timeout` and Ctrl-C drop.
+#[derive(Debug, Default)]
+pub struct Journal(Mutex<Changes>);
+
+#[derive(Debug, Default)]
+struct Changes {
+    stage: Option<(String, String)>,
+    /// Jobs deleted, or marked for deletion (`namespace`, `name`).
+    deleted: Vec<(String, String)>,
+    requested: bool,
+    /// The new runs were followed to an end: nothing to recover.
+    settled: bool,
+}
+
+impl Journal {
+    fn record(&self, change: impl FnOnce(&mut Changes)) {
+        change(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Whether Jobs were deleted and the rerun did not see them recreated.
+    pub fn unsettled(&self) -> bool {
+        let c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        !c.deleted.is_empty() && !c.settled
+    }
+
+    /// After a stop with deleted Jobs not yet seen recreated: what was deleted,
+    /// what Flux will do about it, and the one command that recovers.
+    pub fn recovery(&self) -> Option<String> {
+        let c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (ns, name) = c.stage.as_ref()?;
+        if c.deleted.is_empty() || c.settled {
+            return None;
+        }
+        let jobs: Vec<String> = c
+            .deleted
+            .iter()
+            .map(|(jns, job)| format!("job.batch/{job} in {jns}"))
+            .collect();
+        let command = format!("kubectl jobgate reconcile {name} -n {ns}");
+        Some(if c.requested {
+            format!(
+                "stopped after deleting {} and requesting a reconcile of {ns}/{name}: Flux recreates them when it handles the request; follow that (or ask again) with `{command}`",
+                jobs.join(", ")
+            )
+        } else {
+            format!(
+                "stopped after deleting {} before requesting a reconcile: Flux recreates them only at its next reconcile of {ns}/{name}; recover now with `{command}`",
+                jobs.join(", ")
+            )
+        })
+    }
+}
+
+/// Reads the stage's namespace and checks the rerun ([`plan`]).
+pub async fn prepare(cluster: &Cluster, req: &Request<'_>) -> Result<Plan, AppError> {
+    let scope = Scope::Namespace(req.namespace.to_string());
+    let snapshot = cluster.snapshot(&scope).await?;
+    let targets = plan(&snapshot, req)?;
+    Ok(Plan {
+        namespace: req.namespace.to_string(),
+        name: req.name.to_string(),
+        targets,
+        snapshot,
+    })
+}
+
+/// The Jobs a rerun would delete, checked before anything is: the stage is
+/// active and not blocked (unless forced); each Job is in its inventory, is
+/// labelled as its own (as Flux's prune checks), can be seen, and is not
+/// running (unless forced).
 pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError> {
-    let ks = find_active(
-        snap,
-        req.namespace,
-        req.name,
-        "Flux would not recreate its Jobs",
-    )?;
+    let ks = find_active(snap, req.namespace, req.name)
+        .map_err(|e| AppError::unselectable(e, "Flux would not recreate its Jobs"))?;
     let key = format!("{}/{}", req.namespace, req.name);
     if !req.force {
         refuse_if_blocked(snap, req.namespace, req.name)?;
@@ -78,6 +157,18 @@ pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError>
         .filter(|r| req.jobs.is_empty() || req.jobs.contains(&r.name))
     {
         let Some(job) = snap.job(&r.namespace, &r.name) else {
+            if snap
+                .unreadable_job_namespaces
+                .iter()
+                .any(|ns| ns == "*" || *ns == r.namespace)
+            {
+                // Not seen is not gone: deleting blind could delete nothing, or
+                // the reconcile could meet a Job that should have been replaced.
+                return Err(AppError::Refused(format!(
+                    "cannot see Job {}/{}: listing jobs.batch in namespace {} is forbidden, so rerun cannot tell whether it exists or what it would delete. Ask for the verbs list, watch and delete on jobs.batch in namespace {} (examples/rbac.yaml, role kubectl-jobgate); nothing was deleted",
+                    r.namespace, r.name, r.namespace, r.namespace
+                )));
+            }
             // Gone already (TTL, or deleted): nothing to delete, the reconcile recreates it.
             targets.push(Target {
                 namespace: r.namespace.clone(),
@@ -87,14 +178,18 @@ pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError>
             });
             continue;
         };
+        refuse_if_not_owned(job, req.namespace, req.name)?;
         let phase = job.phase().0;
         if matches!(phase, JobPhase::Running | JobPhase::Pending) && !req.force {
+            let active = match job.status.active {
+                0 => String::new(),
+                n => format!(" ({n} active)"),
+            };
             return Err(AppError::Refused(format!(
-                "Job {}/{} is still {} ({} active): wait for it, or pass --force to delete it anyway",
+                "Job {}/{} is still {}{active}: wait for it, or pass --force to delete it anyway",
                 r.namespace,
                 r.name,
                 phase.as_str().to_lowercase(),
-                job.status.active
             )));
         }
         targets.push(Target {
@@ -105,6 +200,33 @@ pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError>
         });
     }
     Ok(targets)
+}
+
+/// kustomize-controller labels what it applies with its owner; its prune
+/// deletes nothing without those labels naming the Kustomization, and rerun
+/// neither: an inventory can be stale or edited by hand. Not overridable.
+fn refuse_if_not_owned(job: &crate::model::Job, ns: &str, name: &str) -> Result<(), AppError> {
+    let labels = &job.metadata.labels;
+    let owner = (
+        labels.owner_namespace.as_deref(),
+        labels.owner_name.as_deref(),
+    );
+    if owner == (Some(ns), Some(name)) {
+        return Ok(());
+    }
+    let whose = match owner {
+        (Some(ons), Some(oname)) => format!("is labelled as owned by Kustomization {ons}/{oname}"),
+        (None, None) => "carries no kustomize.toolkit.fluxcd.io/name and /namespace labels, so Flux did not apply it".into(),
+        (ons, oname) => format!(
+            "has incomplete owner labels (kustomize.toolkit.fluxcd.io/namespace={}, /name={})",
+            ons.unwrap_or("<none>"),
+            oname.unwrap_or("<none>")
+        ),
+    };
+    Err(AppError::Refused(format!(
+        "Job {}/{} is in the inventory of {ns}/{name} but {whose}: Flux's prune would not delete it, and neither does rerun (the inventory may be stale or edited by hand). Re-run the stage's own Jobs with --job, or look at it with `kubectl get job {} -n {} --show-labels`; nothing was deleted",
+        job.metadata.namespace, job.metadata.name, job.metadata.name, job.metadata.namespace
+    )))
 }
 
 /// A blocked stage (`DependencyNotReady`) is one Flux will not reconcile until
@@ -147,78 +269,64 @@ fn refuse_if_blocked(snap: &Snapshot, namespace: &str, name: &str) -> Result<(),
     )))
 }
 
-/// Deletes the planned Jobs (after `confirm`), requests the reconcile and
-/// follows the new runs; narration goes to `err`.
-pub async fn rerun(
+/// Deletes the planned Jobs, requests the reconcile and follows the new runs;
+/// narration goes to `err`, every change to `journal` as it is made.
+pub async fn execute(
     cluster: &Cluster,
+    plan: Plan,
     req: &Request<'_>,
-    confirm: &mut dyn FnMut(&[Target]) -> bool,
+    journal: &Journal,
     err: &mut dyn Write,
 ) -> Result<Rerun, AppError> {
-    let scope = Scope::Namespace(req.namespace.to_string());
-    let snap = cluster.snapshot(&scope).await?;
-    let targets = plan(&snap, req)?;
-    if req.dry_run {
-        return Ok(Rerun::Planned(targets));
-    }
-    if !confirm(&targets) {
-        return Err(AppError::Refused(
-            "not confirmed: nothing was deleted".into(),
-        ));
-    }
-    let key = format!("{}/{}", req.namespace, req.name);
-    let recover = format!(
-        "kubectl jobgate reconcile {} -n {}",
-        req.name, req.namespace
-    );
-    let mut deleted: Vec<Target> = vec![];
-    let state = |deleted: &[Target]| -> String {
-        if deleted.is_empty() {
-            "nothing was deleted".to_string()
-        } else {
-            let names: Vec<String> = deleted
-                .iter()
-                .map(|t| format!("{}/{}", t.namespace, t.name))
-                .collect();
-            format!(
-                "deleted: {}; Flux recreates them at the next reconcile of {key}, now with `{recover}`",
-                names.join(", ")
-            )
-        }
-    };
+    let Plan {
+        namespace,
+        name,
+        targets,
+        snapshot,
+    } = plan;
+    journal.record(|c| c.stage = Some((namespace.clone(), name.clone())));
+    let key = format!("{namespace}/{name}");
+    let scope = Scope::Namespace(namespace.clone());
+    let mut deleted: Vec<&Target> = vec![];
+    let mut held: Vec<&Target> = vec![];
     for t in &targets {
+        let job = format!("job.batch/{} in {}", t.name, t.namespace);
         if t.phase == JobPhase::Gone {
             narrate(
                 err,
-                &format!(
-                    "◎ job.batch/{} in {} is gone already (TTL, or deleted): the reconcile recreates it",
-                    t.name, t.namespace
-                ),
+                &format!("◎ {job} is gone already (TTL, or deleted): the reconcile recreates it"),
             )?;
             continue;
         }
         match cluster.delete_job(&t.namespace, &t.name, &t.uid).await {
-            Ok(Deletion::Deleted) => narrate(
-                err,
-                &format!(
-                    "✔ deleted job.batch/{} in {} (uid {})",
-                    t.name, t.namespace, t.uid
-                ),
-            )?,
-            Ok(Deletion::AlreadyGone) => narrate(
-                err,
-                &format!("◎ job.batch/{} in {} was already gone", t.name, t.namespace),
-            )?,
-            Ok(Deletion::Replaced) => {
-                return Err(AppError::Partial(format!(
-                    "Job {}/{} changed while jobgate was deleting (another run replaced it), so it was left alone; {}",
-                    t.namespace,
-                    t.name,
-                    state(&deleted)
+            Ok(Deletion::Deleted) => {
+                narrate(err, &format!("✔ deleted {job} (uid {})", t.uid))?;
+            }
+            Ok(Deletion::Held(finalizers)) => {
+                narrate(
+                    err,
+                    &format!(
+                        "◎ deleting {job} (uid {}): held by finalizer {} until its controller releases it",
+                        t.uid,
+                        finalizers.join(", ")
+                    ),
+                )?;
+                held.push(t);
+            }
+            Ok(Deletion::AlreadyGone) => narrate(err, &format!("◎ {job} was already gone"))?,
+            Ok(Deletion::Replaced) if deleted.is_empty() && held.is_empty() => {
+                return Err(AppError::Refused(format!(
+                    "Job {}/{} changed while jobgate was deleting (another run replaced it), so it was left alone; nothing was deleted",
+                    t.namespace, t.name
                 )));
             }
-            // A permission, not a state of the chain: exit 2, like every 403.
-            Err(e) if e.is_forbidden() && deleted.is_empty() => {
+            Ok(Deletion::Replaced) => {
+                return Err(AppError::Partial(format!(
+                    "Job {}/{} changed while jobgate was deleting (another run replaced it), so it was left alone",
+                    t.namespace, t.name
+                )));
+            }
+            Err(e) if deleted.is_empty() && held.is_empty() => {
                 return Err(AppError::Refused(format!(
                     "cannot delete Job {}/{}: {e}; nothing was deleted",
                     t.namespace, t.name
@@ -226,42 +334,45 @@ pub async fn rerun(
             }
             Err(e) => {
                 return Err(AppError::Partial(format!(
-                    "cannot delete Job {}/{}: {e}; {}",
-                    t.namespace,
-                    t.name,
-                    state(&deleted)
+                    "cannot delete Job {}/{}: {e}",
+                    t.namespace, t.name
                 )));
             }
         }
-        deleted.push(t.clone());
+        journal.record(|c| c.deleted.push((t.namespace.clone(), t.name.clone())));
+        deleted.push(t);
     }
     // Flux must not see the old Jobs: wait until they are gone (or replaced).
-    let mut follower = Follower::new(cluster, &scope, snap);
-    let gone = |s: &Snapshot| {
-        deleted.iter().all(|t| {
-            !s.jobs.iter().any(|j| {
-                j.metadata.namespace == t.namespace
-                    && j.metadata.name == t.name
-                    && j.metadata.uid == t.uid
-            })
+    let mut follower = Follower::new(cluster, &scope, snapshot);
+    let gone = |s: &Snapshot, t: &Target| {
+        !s.jobs.iter().any(|j| {
+            j.metadata.namespace == t.namespace
+                && j.metadata.name == t.name
+                && j.metadata.uid == t.uid
         })
     };
+    for t in held {
+        follower.until(|s| gone(s, t)).await?;
+        narrate(
+            err,
+            &format!(
+                "✔ deleted job.batch/{} in {} (uid {})",
+                t.name, t.namespace, t.uid
+            ),
+        )?;
+    }
     follower
-        .until(gone)
-        .await
-        .map_err(|e| AppError::Partial(format!("{e}; {}", state(&deleted))))?;
+        .until(|s| deleted.iter().all(|t| gone(s, t)))
+        .await?;
     let token = cluster
-        .request_reconcile(req.namespace, req.name)
+        .request_reconcile(&namespace, &name)
         .await
-        .map_err(|e| {
-            AppError::Partial(format!(
-                "cannot request the reconcile: {e}; {}",
-                state(&deleted)
-            ))
-        })?;
+        .map_err(|e| AppError::Partial(format!("cannot request the reconcile: {e}")))?;
+    journal.record(|c| c.requested = true);
     narrate(err, &format!("► {key}: reconcile requested"))?;
     if req.no_wait {
-        return Ok(Rerun::Requested(follower.snapshot));
+        journal.record(|c| c.settled = true);
+        return Ok(Rerun::Requested);
     }
     let replaced = targets
         .iter()
@@ -273,7 +384,8 @@ pub async fn rerun(
         ..Goal::default()
     };
     let outcome = follower
-        .follow_stage(req.namespace, req.name, goal, req.downstream, err)
+        .follow_stage(&namespace, &name, goal, req.downstream, err)
         .await?;
-    Ok(Rerun::Followed(outcome))
+    journal.record(|c| c.settled = true);
+    Ok(Rerun::Followed(Box::new(outcome)))
 }

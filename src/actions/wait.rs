@@ -33,7 +33,8 @@ pub async fn wait(
     let snap = cluster.snapshot(scope).await?;
     // --all: every chain in scope, as `status` with no names.
     let names = if req.all { &[][..] } else { req.names };
-    let selection = super::status::select(&snap, scope, names)?;
+    let selection =
+        crate::model::select(&snap, scope.namespace(), names).map_err(AppError::UnknownNames)?;
     let report = analyze(&snap, &selection);
     let goal = Goal {
         revision: req.revision.clone(),

@@ -15,8 +15,12 @@ pub enum ClusterError {
         "the cluster at {server} rejected the credentials (401 Unauthorized): they may have expired. Log in again or refresh your kubeconfig"
     )]
     Unauthorized { server: String },
-    #[error("forbidden: {message}. Ask for the permission, or narrow the query with -n")]
-    Forbidden { message: String },
+    #[error("forbidden: {message}. Ask your cluster admin for that permission (examples/rbac.yaml has a role for each command){}", if *.across_namespaces { ", or look in one namespace with -n NAMESPACE" } else { "" })]
+    Forbidden {
+        message: String,
+        /// A list across all namespaces: one namespace may be allowed.
+        across_namespaces: bool,
+    },
     #[error(
         "Flux Kustomization CRD not found: is Flux installed in this cluster? (no kustomizations.kustomize.toolkit.fluxcd.io/v1 at {server})"
     )]
@@ -59,6 +63,7 @@ impl ClusterError {
                 },
                 403 => ClusterError::Forbidden {
                     message: status.message,
+                    across_namespaces: false,
                 },
                 code => ClusterError::Api {
                     code,
@@ -85,6 +90,17 @@ impl ClusterError {
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, ClusterError::Api { code: 404, .. })
+    }
+
+    /// The same error, from a request across all namespaces.
+    pub(crate) fn across_namespaces(self) -> Self {
+        match self {
+            ClusterError::Forbidden { message, .. } => ClusterError::Forbidden {
+                message,
+                across_namespaces: true,
+            },
+            other => other,
+        }
     }
 
     pub fn is_forbidden(&self) -> bool {

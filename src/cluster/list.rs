@@ -234,7 +234,10 @@ impl Cluster {
             let http = request
                 .list(&params)
                 .map_err(|e| ClusterError::Decode(e.to_string()))?;
-            let body = self.fetch(http).await?;
+            let body = self.fetch(http).await.map_err(|e| match namespace {
+                None => e.across_namespaces(),
+                Some(_) => e,
+            })?;
             let meta =
                 list_meta(&body).map_err(|e| ClusterError::Decode(format!("{}: {e}", here())))?;
             decoding.push(tokio::task::spawn_blocking(move || {

@@ -36,6 +36,16 @@ pub enum Scope {
     All,
 }
 
+impl Scope {
+    /// The one namespace, or `None` for all.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Scope::Namespace(ns) => Some(ns),
+            Scope::All => None,
+        }
+    }
+}
+
 /// A connected client.
 pub struct Cluster {
     client: kube::Client,

@@ -16,6 +16,9 @@ const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deletion {
     Deleted,
+    /// Marked for deletion, but held by these finalizers until their
+    /// controllers release it.
+    Held(Vec<String>),
     /// It was gone already.
     AlreadyGone,
     /// Something else now has that name (the uid differs): nothing was deleted.
@@ -83,7 +86,11 @@ impl Cluster {
             ..DeleteParams::background()
         };
         match api.delete(name, &params).await {
-            Ok(_) => Ok(Deletion::Deleted),
+            // The object back (not a Status): it still exists, marked for deletion.
+            Ok(answer) => match answer.left().and_then(|job| job.metadata.finalizers) {
+                Some(held) if !held.is_empty() => Ok(Deletion::Held(held)),
+                _ => Ok(Deletion::Deleted),
+            },
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(Deletion::AlreadyGone),
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(Deletion::Replaced),
             Err(e) => Err(ClusterError::from_kube(e, &self.server)),

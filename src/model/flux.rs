@@ -32,6 +32,22 @@ pub struct Meta {
     /// Only the annotations jobgate reads; others (last-applied-configuration...) are skipped.
     #[serde(default, deserialize_with = "nullable")]
     pub annotations: Annotations,
+    /// Only the labels jobgate reads.
+    #[serde(default, deserialize_with = "nullable")]
+    pub labels: Labels,
+    #[serde(default, deserialize_with = "nullable")]
+    pub finalizers: Vec<String>,
+}
+
+/// The owner labels kustomize-controller writes on everything it applies:
+/// the Kustomization that owns the object (what Flux's prune checks before
+/// deleting, and so does `rerun`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Labels {
+    #[serde(rename = "kustomize.toolkit.fluxcd.io/name", default)]
+    pub owner_name: Option<String>,
+    #[serde(rename = "kustomize.toolkit.fluxcd.io/namespace", default)]
+    pub owner_namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

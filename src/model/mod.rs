@@ -5,9 +5,11 @@
 pub mod chains;
 pub mod flux;
 pub mod progress;
+pub mod select;
 
 pub use chains::{Selection, analyze, stage_state, suggest};
 pub use flux::{Job, Kustomization, Snapshot, Source};
+pub use select::{UnknownName, Unselectable, find_active, select};
 
 /// Parses Kubernetes objects from YAML: a jobgate-sandbox Scenario, a `kind:
 /// List`, or one object per document; used by tests and by `lint`-like readers.

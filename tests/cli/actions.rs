@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{BIN, STEP, command, jobgate, run};
 
-async fn live(name: &str, speed: f64) -> Sandbox {
+pub(crate) async fn live(name: &str, speed: f64) -> Sandbox {
     Sandbox::start_with(
         Scenario::builtin(name).unwrap(),
         Options {
@@ -21,7 +21,7 @@ async fn live(name: &str, speed: f64) -> Sandbox {
     .unwrap()
 }
 
-fn ks(sb: &Sandbox, name: &str) -> Value {
+pub(crate) fn ks(sb: &Sandbox, name: &str) -> Value {
     sb.object(
         "kustomize.toolkit.fluxcd.io",
         "kustomizations",
@@ -31,16 +31,23 @@ fn ks(sb: &Sandbox, name: &str) -> Value {
     .unwrap()
 }
 
-fn job(sb: &Sandbox, name: &str) -> Option<Value> {
+pub(crate) fn job(sb: &Sandbox, name: &str) -> Option<Value> {
     sb.object("batch", "jobs", "apps", name)
 }
 
-fn patch(sb: &Sandbox, group: &str, plural: &str, name: &str, body: Value, status: bool) {
+pub(crate) fn patch(
+    sb: &Sandbox,
+    group: &str,
+    plural: &str,
+    name: &str,
+    body: Value,
+    status: bool,
+) {
     sb.merge_patch(group, plural, "apps", name, &body, status)
         .unwrap();
 }
 
-fn deletes(sb: &Sandbox) -> Vec<String> {
+pub(crate) fn deletes(sb: &Sandbox) -> Vec<String> {
     sb.requests()
         .into_iter()
         .filter(|r| r.verb == "delete")
@@ -48,11 +55,11 @@ fn deletes(sb: &Sandbox) -> Vec<String> {
         .collect()
 }
 
-fn report(stdout: &str) -> Value {
+pub(crate) fn report(stdout: &str) -> Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not a report ({e}): {stdout}"))
 }
 
-fn states(report: &Value) -> Vec<String> {
+pub(crate) fn states(report: &Value) -> Vec<String> {
     report["chains"][0]["stages"]
         .as_array()
         .unwrap()
@@ -722,11 +729,12 @@ async fn a_rerun_stopped_after_deleting_says_how_to_recover() {
     });
     let r = jobgate(&sb, "partial", &["rerun", "app-pre-deploy", "--yes"]).await;
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let last = r.stderr.lines().last().unwrap_or("");
-    assert!(last.starts_with("error: cannot request the reconcile: forbidden: kustomizations.kustomize.toolkit.fluxcd.io \"app-pre-deploy\" is forbidden"), "{last}");
-    assert!(
-        last.ends_with("deleted: apps/db-migration; Flux recreates them at the next reconcile of apps/app-pre-deploy, now with `kubectl jobgate reconcile app-pre-deploy -n apps`"),
-        "{last}"
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    let (error, recovery) = (lines[lines.len() - 2], lines[lines.len() - 1]);
+    assert!(error.starts_with("error: cannot request the reconcile: forbidden: kustomizations.kustomize.toolkit.fluxcd.io \"app-pre-deploy\" is forbidden"), "{error}");
+    assert_eq!(
+        recovery,
+        "stopped after deleting job.batch/db-migration in apps before requesting a reconcile: Flux recreates them only at its next reconcile of apps/app-pre-deploy; recover now with `kubectl jobgate reconcile app-pre-deploy -n apps`"
     );
     // And that command does recover.
     sb.clear_faults();
@@ -820,7 +828,7 @@ async fn an_interrupted_rerun_says_how_to_recover() {
     stderr.read_to_string(&mut seen).await.unwrap();
     assert_eq!(status.code(), Some(130), "{seen}");
     assert!(
-        seen.ends_with("interrupted: if Jobs were deleted (see above), Flux recreates them at its next reconcile of app-pre-deploy, now with `kubectl jobgate reconcile app-pre-deploy -n apps`\n"),
+        seen.ends_with("stopped after deleting job.batch/db-migration in apps and requesting a reconcile of apps/app-pre-deploy: Flux recreates them when it handles the request; follow that (or ask again) with `kubectl jobgate reconcile app-pre-deploy -n apps`\n"),
         "{seen}"
     );
 }
@@ -876,11 +884,8 @@ async fn a_rerun_whose_delete_fails_deletes_nothing_and_says_so() {
         retry_after: None,
     });
     let r = jobgate(&sb, "delete-fails", &["rerun", "app-pre-deploy", "--yes"]).await;
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert_eq!(
-        r.stderr.lines().last().unwrap_or(""),
-        "error: Job apps/db-migration changed while jobgate was deleting (another run replaced it), so it was left alone; nothing was deleted"
-    );
+    // A refusal: nothing was done (gate::a_job_replaced_before_the_delete_is_a_refusal_exit_2).
+    assert_eq!(r.code, 2, "{}", r.stderr);
     // A delete that is forbidden says so, and nothing is asked of Flux.
     sb.add_fault(Fault::Deny {
         verb: "delete".into(),

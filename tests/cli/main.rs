@@ -4,6 +4,7 @@
 //! rerun and wait against the simulated controllers; `krew` the packaging.
 
 mod actions;
+mod gate;
 mod krew;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,93 @@
+//! Which stages a command is about: the chains of the named Kustomizations
+//! (or all in scope), and the one Kustomization a single-stage verb acts on.
+//! Shared by every verb, so none reaches into another's module.
+
+use super::chains::{Selection, suggest};
+use super::flux::{Kustomization, Snapshot};
+
+/// A Kustomization name that matched nothing, with the closest existing ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnknownName {
+    pub namespace: Option<String>,
+    pub name: String,
+    pub suggestions: Vec<String>,
+}
+
+/// Why a single-stage verb cannot act on the stage it was given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unselectable {
+    Unknown(Vec<UnknownName>),
+    /// Flux will not reconcile it until it is resumed.
+    Suspended {
+        namespace: String,
+        name: String,
+    },
+}
+
+/// The chains to show: those in `namespace` (`None`: all), or those containing
+/// the named Kustomizations; a name that matches nothing is an error with
+/// suggestions.
+pub fn select(
+    snapshot: &Snapshot,
+    namespace: Option<&str>,
+    names: &[String],
+) -> Result<Selection, Vec<UnknownName>> {
+    let in_scope = |ns: &str| namespace.is_none_or(|n| n == ns);
+    let mut pairs = vec![];
+    let mut unknown = vec![];
+    for name in names {
+        let found: Vec<(String, String)> = snapshot
+            .kustomizations
+            .iter()
+            .filter(|k| k.metadata.name == *name && in_scope(&k.metadata.namespace))
+            .map(|k| (k.metadata.namespace.clone(), k.metadata.name.clone()))
+            .collect();
+        if found.is_empty() {
+            let candidates = snapshot
+                .kustomizations
+                .iter()
+                .filter(|k| in_scope(&k.metadata.namespace))
+                .map(|k| k.metadata.name.as_str());
+            unknown.push(UnknownName {
+                namespace: namespace.map(String::from),
+                name: name.clone(),
+                suggestions: suggest(name, candidates),
+            });
+        }
+        pairs.extend(found);
+    }
+    if !unknown.is_empty() {
+        return Err(unknown);
+    }
+    Ok(Selection {
+        namespaces: namespace.map(|n| vec![n.to_string()]),
+        names: pairs,
+    })
+}
+
+/// The Kustomization `ns/name`, not suspended.
+pub fn find_active<'a>(
+    snap: &'a Snapshot,
+    ns: &str,
+    name: &str,
+) -> Result<&'a Kustomization, Unselectable> {
+    let Some(ks) = snap.kustomization(ns, name) else {
+        let unknown = select(snap, Some(ns), &[name.to_string()])
+            .err()
+            .unwrap_or_else(|| {
+                vec![UnknownName {
+                    namespace: Some(ns.to_string()),
+                    name: name.to_string(),
+                    suggestions: vec![],
+                }]
+            });
+        return Err(Unselectable::Unknown(unknown));
+    };
+    if ks.spec.suspend {
+        return Err(Unselectable::Suspended {
+            namespace: ns.to_string(),
+            name: name.to_string(),
+        });
+    }
+    Ok(ks)
+}

@@ -1,0 +1,363 @@
+//! A gate that never lies: `rerun` deletes only what it must and says how to
+//! recover from every stop; `wait` ends when the outcome is known. Each test
+//! is named after the defect it catches.
+
+use std::process::Stdio;
+
+use jobgate_sandbox::{Fault, Sandbox};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use super::actions::{deletes, job, live, patch};
+use super::{BIN, STEP, command, jobgate};
+
+fn uid_of(sb: &Sandbox, name: &str) -> String {
+    job(sb, name).unwrap()["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn writes(sb: &Sandbox) -> Vec<String> {
+    sb.requests()
+        .into_iter()
+        .filter(|r| !matches!(r.verb.as_str(), "get" | "list" | "watch"))
+        .map(|r| format!("{} {} {}/{}", r.verb, r.resource, r.namespace, r.name))
+        .collect()
+}
+
+/// Reads a child's stderr until a line containing `wanted`; returns all read.
+async fn stderr_until(stderr: &mut BufReader<tokio::process::ChildStderr>, wanted: &str) -> String {
+    let mut seen = String::new();
+    tokio::time::timeout(STEP, async {
+        let mut line = String::new();
+        while stderr.read_line(&mut line).await.unwrap() > 0 {
+            seen.push_str(&line);
+            if line.contains(wanted) {
+                return;
+            }
+            line.clear();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no line with {wanted:?}; stderr so far:\n{seen}"));
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_refuses_an_inventory_job_another_stage_owns() {
+    let sb = live("canonical", 100.0).await;
+    let uid = uid_of(&sb, "db-migration");
+    // A stale or hand-edited inventory: the Job is labelled as another stage's.
+    patch(
+        &sb,
+        "batch",
+        "jobs",
+        "db-migration",
+        json!({"metadata": {"labels": {"kustomize.toolkit.fluxcd.io/name": "billing-pre-deploy", "kustomize.toolkit.fluxcd.io/namespace": "billing"}}}),
+        false,
+    );
+    sb.clear_requests();
+    for args in [
+        &["rerun", "app-pre-deploy", "--yes"][..],
+        &["rerun", "app-pre-deploy", "--dry-run"],
+        &["rerun", "app-pre-deploy", "--yes", "--force"],
+    ] {
+        let r = jobgate(&sb, "owner", args).await;
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_eq!(
+            r.stderr.trim(),
+            "error: Job apps/db-migration is in the inventory of apps/app-pre-deploy but is labelled as owned by Kustomization billing/billing-pre-deploy: Flux's prune would not delete it, and neither does rerun (the inventory may be stale or edited by hand). Re-run the stage's own Jobs with --job, or look at it with `kubectl get job db-migration -n apps --show-labels`; nothing was deleted",
+            "{args:?}"
+        );
+    }
+    // Without owner labels at all, it is not Flux's either.
+    patch(
+        &sb,
+        "batch",
+        "jobs",
+        "db-migration",
+        json!({"metadata": {"labels": null}}),
+        false,
+    );
+    let r = jobgate(&sb, "owner", &["rerun", "app-pre-deploy", "--yes"]).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("carries no kustomize.toolkit.fluxcd.io/name and /namespace labels"),
+        "{}",
+        r.stderr
+    );
+    assert!(writes(&sb).is_empty(), "{:?}", writes(&sb));
+    assert_eq!(uid_of(&sb, "db-migration"), uid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_off_a_terminal_without_yes_deletes_nothing() {
+    let sb = live("canonical", 100.0).await;
+    sb.clear_requests();
+    // stdin is /dev/null: no terminal to ask on.
+    let r = jobgate(&sb, "no-tty", &["rerun", "app-pre-deploy"]).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.trim(),
+        "error: rerun would delete job.batch/db-migration (Succeeded) in apps, and stdin is not a terminal to ask on: pass --yes to delete without asking (--dry-run shows the plan); nothing was deleted"
+    );
+    assert!(writes(&sb).is_empty(), "{:?}", writes(&sb));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_that_cannot_list_jobs_does_not_call_them_gone() {
+    let sb = live("canonical", 100.0).await;
+    sb.add_fault(Fault::Deny {
+        verb: "list".into(),
+        group: "batch".into(),
+        resource: "jobs".into(),
+        namespace: Some("apps".into()),
+        name: None,
+    });
+    sb.clear_requests();
+    for args in [
+        &["rerun", "app-pre-deploy", "--yes"][..],
+        &["rerun", "app-pre-deploy", "-n", "apps", "--dry-run"],
+    ] {
+        let r = jobgate(&sb, "no-list", args).await;
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        let last = r.stderr.lines().last().unwrap_or("");
+        assert_eq!(
+            last,
+            "error: cannot see Job apps/db-migration: listing jobs.batch in namespace apps is forbidden, so rerun cannot tell whether it exists or what it would delete. Ask for the verbs list, watch and delete on jobs.batch in namespace apps (examples/rbac.yaml, role kubectl-jobgate); nothing was deleted",
+            "{args:?}"
+        );
+        assert!(!r.stderr.contains("gone"), "{}", r.stderr);
+        assert!(!r.stderr.contains(" -n"), "no -n hint: {}", r.stderr);
+    }
+    assert!(writes(&sb).is_empty(), "{:?}", writes(&sb));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_write_never_suggests_narrowing_with_n() {
+    let sb = live("canonical", 100.0).await;
+    sb.add_fault(Fault::Deny {
+        verb: "patch".into(),
+        group: "kustomize.toolkit.fluxcd.io".into(),
+        resource: "kustomizations".into(),
+        namespace: None,
+        name: None,
+    });
+    let r = jobgate(&sb, "write", &["reconcile", "app-deploy", "-n", "apps"]).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.trim().ends_with("Ask your cluster admin for that permission (examples/rbac.yaml has a role for each command)"),
+        "{}",
+        r.stderr
+    );
+    // A list across all namespaces may be allowed in one: that hint stays.
+    sb.clear_faults();
+    sb.add_fault(Fault::Deny {
+        verb: "list".into(),
+        group: "kustomize.toolkit.fluxcd.io".into(),
+        resource: "kustomizations".into(),
+        namespace: None,
+        name: None,
+    });
+    let r = jobgate(&sb, "write", &["status", "-A"]).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .trim()
+            .ends_with(", or look in one namespace with -n NAMESPACE"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_timed_out_after_deleting_says_how_to_recover() {
+    let sb = live("canonical", 100.0).await;
+    // The reconcile request keeps failing with 503 (retried), until --timeout.
+    sb.add_fault(Fault::Fail {
+        path: "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/apps/kustomizations/app-pre-deploy"
+            .into(),
+        method: Some("PATCH".into()),
+        count: 1000,
+        status: 503,
+        retry_after: None,
+    });
+    let r = jobgate(
+        &sb,
+        "timeout",
+        &["rerun", "app-pre-deploy", "--yes", "--timeout", "2s"],
+    )
+    .await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert!(
+        lines[lines.len() - 2].starts_with("error: timed out after 2s"),
+        "{}",
+        r.stderr
+    );
+    let recovery = lines[lines.len() - 1];
+    assert_eq!(
+        recovery,
+        "stopped after deleting job.batch/db-migration in apps before requesting a reconcile: Flux recreates them only at its next reconcile of apps/app-pre-deploy; recover now with `kubectl jobgate reconcile app-pre-deploy -n apps`"
+    );
+    assert!(job(&sb, "db-migration").is_none(), "deleted, as it says");
+    // The printed command recovers.
+    sb.clear_faults();
+    let recovered = jobgate(
+        &sb,
+        "timeout",
+        &["reconcile", "app-pre-deploy", "-n", "apps"],
+    )
+    .await;
+    assert_eq!(recovered.code, 0, "{}", recovered.stderr);
+    assert_eq!(job(&sb, "db-migration").unwrap()["status"]["succeeded"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_held_by_a_finalizer_is_not_reported_deleted_until_it_is() {
+    let sb = live("canonical", 100.0).await;
+    let uid = uid_of(&sb, "db-migration");
+    patch(
+        &sb,
+        "batch",
+        "jobs",
+        "db-migration",
+        json!({"metadata": {"finalizers": ["example.com/hold"]}}),
+        false,
+    );
+    let mut child = command(
+        BIN,
+        sb.kubeconfig(),
+        "finalizer",
+        &["rerun", "app-pre-deploy", "--yes"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = stderr_until(&mut stderr, "held by finalizer").await;
+    assert_eq!(
+        seen,
+        format!(
+            "◎ deleting job.batch/db-migration in apps (uid {uid}): held by finalizer example.com/hold until its controller releases it\n"
+        )
+    );
+    let held = job(&sb, "db-migration").expect("still there, terminating");
+    assert!(held["metadata"]["deletionTimestamp"].is_string());
+    // Its controller releases it: now it is deleted, and the rerun goes on.
+    patch(
+        &sb,
+        "batch",
+        "jobs",
+        "db-migration",
+        json!({"metadata": {"finalizers": null}}),
+        false,
+    );
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    stderr.read_to_string(&mut seen).await.unwrap();
+    assert_eq!(status.code(), Some(0), "{seen}");
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(
+        lines[1],
+        format!("✔ deleted job.batch/db-migration in apps (uid {uid})")
+    );
+    assert_eq!(lines[2], "► apps/app-pre-deploy: reconcile requested");
+    assert_ne!(uid_of(&sb, "db-migration"), uid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_replaced_before_the_delete_is_a_refusal_exit_2() {
+    let sb = live("canonical", 100.0).await;
+    sb.add_fault(Fault::Fail {
+        path: "/apis/batch/v1/namespaces/apps/jobs/db-migration".into(),
+        method: Some("DELETE".into()),
+        count: 1,
+        status: 409,
+        retry_after: None,
+    });
+    let r = jobgate(&sb, "conflict", &["rerun", "app-pre-deploy", "--yes"]).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().last().unwrap_or(""),
+        "error: Job apps/db-migration changed while jobgate was deleting (another run replaced it), so it was left alone; nothing was deleted"
+    );
+}
+
+/// Runs `rerun app-pre-deploy ARGS` on a terminal (through `script`) and
+/// returns it once the prompt is shown, with the terminal's input.
+async fn rerun_at_the_prompt(
+    sb: &Sandbox,
+    test: &str,
+    args: &str,
+) -> (
+    tokio::process::Child,
+    tokio::process::ChildStdin,
+    BufReader<tokio::process::ChildStdout>,
+) {
+    let mut child = command(
+        "script",
+        sb.kubeconfig(),
+        test,
+        &[
+            "-q",
+            "-e",
+            "-c",
+            &format!("{BIN} rerun app-pre-deploy {args}"),
+            "/dev/null",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .expect("script (util-linux) runs");
+    let stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = vec![];
+    tokio::time::timeout(STEP, async {
+        let mut byte = [0u8; 1];
+        while stdout.read(&mut byte).await.unwrap() > 0 {
+            seen.push(byte[0]);
+            if seen.ends_with(b"[y/N] ") {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no prompt: {}", String::from_utf8_lossy(&seen)));
+    (child, stdin, stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_and_the_timeout_end_the_confirmation_prompt() {
+    let sb = live("canonical", 100.0).await;
+    sb.clear_requests();
+    // Ctrl-C typed at the prompt: the terminal sends SIGINT; exit 130 at once.
+    let (mut child, mut stdin, mut stdout) = rerun_at_the_prompt(&sb, "prompt-int", "").await;
+    stdin.write_all(b"\x03").await.unwrap();
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .expect("Ctrl-C ends the prompt without Enter")
+        .unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).await.unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(rest.contains("interrupted: nothing was deleted"), "{rest}");
+
+    // Nobody answers: --timeout ends it, exit 3.
+    let (mut child, _stdin, mut stdout) =
+        rerun_at_the_prompt(&sb, "prompt-timeout", "--timeout 2s").await;
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .expect("--timeout ends the prompt")
+        .unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).await.unwrap();
+    assert_eq!(status.code(), Some(3), "{rest}");
+    assert!(deletes(&sb).is_empty());
+}
