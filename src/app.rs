@@ -391,6 +391,7 @@ async fn wait(
         all: w.all,
         revision: w.revision.clone(),
         nudge: w.nudge,
+        allow_empty: w.allow_empty,
     };
     let (result, names) = actions::wait::wait(&cluster, &scope, &req, err).await?;
     outcome(settings, w.format, result, names, out, err)

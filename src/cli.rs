@@ -134,6 +134,7 @@ pub enum Command {
   kubectl jobgate wait app-deploy -n apps --timeout 10m
   kubectl jobgate wait --all -n apps --nudge
   kubectl jobgate wait app-deploy -n apps --for revision=main@sha1:5a7c3e1f
+  kubectl jobgate wait app-deploy -n apps --for revision=$GITHUB_SHA
 
 ", exit_codes!()))]
     Wait(WaitArgs),
@@ -215,12 +216,18 @@ pub struct WaitArgs {
     /// Wait for every chain in the namespace (-A: in all namespaces).
     #[arg(long)]
     pub all: bool,
-    /// What to wait for: healthy (ready and up to date with the source), or revision=REV.
+    /// What to wait for: healthy (ready and up to date with the source), or
+    /// revision=REV: a revision as Flux writes it (main@sha1:5a7c3e1f…, at least
+    /// 7 hex characters after the colon) or a bare commit sha.
     #[arg(long = "for", value_name = "CONDITION", default_value = "healthy")]
     pub for_: String,
     /// Ask each stage to reconcile as soon as its dependencies are ready.
     #[arg(long)]
     pub nudge: bool,
+    /// Succeed when there is nothing to wait for (without it, a gate that
+    /// matches no Kustomization, say a typo in -n, exits 2).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Output format of the final result.
     #[arg(short, long, value_enum, value_name = "FORMAT")]
     pub output: Option<Output>,

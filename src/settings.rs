@@ -102,6 +102,8 @@ pub struct WaitSettings {
     /// `--for revision=REV`; `None`: healthy (the source's revision).
     pub revision: Option<String>,
     pub nudge: bool,
+    /// Nothing to wait for is a success (otherwise exit 2).
+    pub allow_empty: bool,
     pub format: Format,
 }
 
@@ -123,6 +125,24 @@ pub struct StatusSettings {
     pub format: Format,
     pub no_headers: bool,
     pub watch: bool,
+}
+
+/// The least of a commit id that names one commit in practice (git's short form).
+const MIN_HASH: usize = 7;
+
+/// A `--for revision=` value that names a commit: a revision as Flux writes
+/// it (`main@sha1:5a7c3e1f…`, `latest@sha256:…`, `sha256:…`), with at least
+/// [`MIN_HASH`] hex characters of the hash, or a bare commit sha (CI's
+/// `$GITHUB_SHA`). A branch alone, or an empty `$SHA`, would match whatever
+/// is there: refused.
+pub fn wanted_revision(rev: &str) -> Result<String, String> {
+    let hash = rev.rsplit_once(':').map_or(rev, |(_, h)| h);
+    if hash.len() >= MIN_HASH && hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(rev.to_string());
+    }
+    Err(format!(
+        "--for revision={rev}: name a commit, as Flux writes revisions (main@sha1:5a7c3e1f, at least {MIN_HASH} hex characters after the colon) or as a bare commit sha (revision=$GITHUB_SHA); a branch alone or an empty variable would match whatever is applied"
+    ))
 }
 
 /// Parses `30s`, `5m`, `1h30m`, `250ms`, or plain seconds (`30`), as kubectl does.
@@ -247,8 +267,8 @@ impl Settings {
                 let revision = match w.for_.as_str() {
                     "healthy" => None,
                     other => match other.strip_prefix("revision=") {
-                        Some(rev) if !rev.is_empty() => Some(rev.to_string()),
-                        _ => {
+                        Some(rev) => Some(wanted_revision(rev)?),
+                        None => {
                             return Err(format!(
                                 "--for {other:?}: use healthy or revision=REVISION"
                             ));
@@ -260,6 +280,7 @@ impl Settings {
                     all: w.all,
                     revision,
                     nudge: w.nudge,
+                    allow_empty: w.allow_empty,
                     format: format_of(w.output),
                 })
             }
@@ -406,5 +427,36 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    /// `--for revision=main`, `revision=main@sha1:` and `revision=m` (an empty
+    /// `$SHA` in CI) passed at once on whatever was applied.
+    #[test]
+    fn a_wanted_revision_must_name_a_commit() {
+        for ok in [
+            "main@sha1:5a7c3e1f",
+            "main@sha1:0ba685becb92f7e29fdb15aa036ff8c070602e87",
+            "0ba685becb92f7e29fdb15aa036ff8c070602e87",
+            "5a7c3e1",
+            "latest@sha256:abcdef0123",
+            "sha256:abcdef0123",
+            "v1.2.3@sha1:5a7c3e1f",
+        ] {
+            assert_eq!(wanted_revision(ok), Ok(ok.to_string()));
+        }
+        for bad in [
+            "",
+            "main",
+            "main@sha1:",
+            "m",
+            "main@sha1:5a7c",
+            "main@sha1:zzzzzzzz",
+        ] {
+            let e = wanted_revision(bad).unwrap_err();
+            assert!(
+                e.starts_with(&format!("--for revision={bad}: name a commit")),
+                "{e}"
+            );
+        }
     }
 }

@@ -16,6 +16,7 @@ pub struct Request<'a> {
     pub all: bool,
     pub revision: Option<String>,
     pub nudge: bool,
+    pub allow_empty: bool,
 }
 
 /// Follows the chains; returns the outcome and the stages followed (`namespace`, `name`).
@@ -36,23 +37,37 @@ pub async fn wait(
     let selection =
         crate::model::select(&snap, scope.namespace(), names).map_err(AppError::UnknownNames)?;
     let report = analyze(&snap, &selection);
-    let goal = Goal {
-        revision: req.revision.clone(),
-        ..Goal::default()
-    };
     let stages: Vec<Followed> = report
         .chains
         .iter()
         .flat_map(|c| &c.stages)
         .filter(|s| s.state != crate::report::StageState::Missing)
-        .map(|s| Followed::new(&s.namespace, &s.name, goal.clone()))
+        .map(|s| {
+            let goal = Goal {
+                revision: req.revision.clone(),
+                // A source that moves on from here without the revision never brings it.
+                source_seen: req.revision.as_ref().and(s.source_revision.clone()),
+                ..Goal::default()
+            };
+            Followed::new(&s.namespace, &s.name, goal)
+        })
         .collect();
     let keys: Vec<(String, String)> = stages
         .iter()
         .map(|s| (s.namespace.clone(), s.name.clone()))
         .collect();
     if stages.is_empty() {
-        writeln!(err, "No Flux Kustomizations to wait for.")?;
+        let place = match scope.namespace() {
+            Some(ns) => format!("in namespace {ns}"),
+            None => "in any namespace".to_string(),
+        };
+        if !req.allow_empty {
+            // A gate that checks nothing must not pass: a typo in -n would.
+            return Err(AppError::Usage(format!(
+                "no Flux Kustomizations to wait for {place}: check the namespace (-n) and the names, or pass --allow-empty if nothing to wait for is a success"
+            )));
+        }
+        writeln!(err, "No Flux Kustomizations to wait for {place}.")?;
         return Ok((Outcome::Done(snap), keys));
     }
     Ok((

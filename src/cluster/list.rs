@@ -295,7 +295,7 @@ impl Cluster {
             self.jobs(vec![here.clone()]),
             self.sources(SOURCES[..2].iter().map(|r| (here.clone(), *r)).collect()),
         );
-        let (ks, gaps) = ks?;
+        let (ks, gaps, _) = ks?;
         snap.kustomizations = ks;
         snap.gaps.extend(gaps);
         merge_jobs(&mut snap, jobs)?;
@@ -315,10 +315,11 @@ impl Cluster {
                 if wanted.is_empty() {
                     break;
                 }
-                let (more, gaps) = self.kustomizations(&wanted, false).await?;
+                let (more, gaps, unreadable) = self.kustomizations(&wanted, false).await?;
                 ks_fetched.extend(wanted);
                 snap.kustomizations.extend(more);
                 snap.gaps.extend(gaps);
+                snap.unreadable_kustomization_namespaces.extend(unreadable);
             }
         }
         let scoped = |ns: String| match scope {
@@ -400,12 +401,13 @@ impl Cluster {
 
     /// Kustomizations of some namespaces. The CRD missing is fatal; a denial
     /// is fatal when these are the namespaces asked for (`required`), and a
-    /// reported gap when they are only reached through dependencies.
+    /// reported gap when they are only reached through dependencies (returned
+    /// with the namespaces that could not be read).
     async fn kustomizations(
         &self,
         namespaces: &[Option<String>],
         required: bool,
-    ) -> Result<(Vec<Kustomization>, Vec<String>), ClusterError> {
+    ) -> Result<(Vec<Kustomization>, Vec<String>, Vec<String>), ClusterError> {
         let results: Vec<(Option<String>, Listing<Kustomization>)> =
             futures::stream::iter(namespaces.to_vec())
                 .map(|ns| async move {
@@ -420,6 +422,7 @@ impl Cluster {
                 .await;
         let mut items = vec![];
         let mut gaps = vec![];
+        let mut unreadable = vec![];
         for (ns, result) in results {
             match result {
                 Ok(listed) => {
@@ -431,17 +434,20 @@ impl Cluster {
                         server: self.server.clone(),
                     });
                 }
-                Err(e) if e.is_forbidden() && !required => gaps.push(format!(
-                    "cannot list {}: {e}",
-                    Where {
-                        plural: "kustomizations",
-                        namespace: ns.as_deref()
-                    }
-                )),
+                Err(e) if e.is_forbidden() && !required => {
+                    gaps.push(format!(
+                        "cannot list {}: {e}",
+                        Where {
+                            plural: "kustomizations",
+                            namespace: ns.as_deref()
+                        }
+                    ));
+                    unreadable.push(ns.unwrap_or_else(|| "*".into()));
+                }
                 Err(e) => return Err(e),
             }
         }
-        Ok((items, gaps))
+        Ok((items, gaps, unreadable))
     }
 }
 

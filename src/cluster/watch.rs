@@ -37,6 +37,7 @@ pub struct Watch {
     events: Events,
     gaps: Vec<String>,
     unreadable_job_namespaces: Vec<String>,
+    unreadable_kustomization_namespaces: Vec<String>,
 }
 
 fn api_resource(r: Resource) -> ApiResource {
@@ -66,6 +67,7 @@ impl Cluster {
             events,
             gaps: first.gaps.clone(),
             unreadable_job_namespaces: first.unreadable_job_namespaces.clone(),
+            unreadable_kustomization_namespaces: first.unreadable_kustomization_namespaces.clone(),
         }
     }
 }
@@ -124,7 +126,14 @@ fn plan(scope: &Scope, snap: &Snapshot) -> Vec<(Resource, Option<String>)> {
         .chain(asked)
         .collect();
     for ns in namespaces(ks_ns) {
-        plan.push((KUSTOMIZATIONS, ns));
+        // A namespace the list could not read, the watch cannot either.
+        let unreadable = snap
+            .unreadable_kustomization_namespaces
+            .iter()
+            .any(|u| Some(u) == ns.as_ref() || u == "*");
+        if !unreadable {
+            plan.push((KUSTOMIZATIONS, ns));
+        }
     }
     for ns in namespaces(
         ks.iter()
@@ -235,6 +244,7 @@ impl Watch {
         let mut snap = Snapshot::default();
         snap.gaps = self.gaps.clone();
         snap.unreadable_job_namespaces = self.unreadable_job_namespaces.clone();
+        snap.unreadable_kustomization_namespaces = self.unreadable_kustomization_namespaces.clone();
         for item in self.feeds.iter().flat_map(|f| f.objects.values()) {
             match item {
                 Item::Kustomization(k) => snap.kustomizations.push(k.clone()),

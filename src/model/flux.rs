@@ -411,6 +411,9 @@ pub struct Snapshot {
     pub gaps: Vec<String>,
     /// Namespaces whose Jobs could not be listed (`*`: all): their Jobs are unknown, not gone.
     pub unreadable_job_namespaces: Vec<String>,
+    /// Namespaces whose Kustomizations could not be listed (`*`: all): a
+    /// dependency there is unknown, not missing.
+    pub unreadable_kustomization_namespaces: Vec<String>,
     index: OnceLock<Index>,
 }
 

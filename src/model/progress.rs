@@ -16,6 +16,10 @@ pub struct Goal {
     pub revision: Option<String>,
     /// Jobs that must have been replaced by new runs (`namespace`, `name`, old uid).
     pub replaced_jobs: Vec<(String, String, String)>,
+    /// With `revision`: the source's revision when following began. A source
+    /// that moves from it to another revision without reaching `revision`
+    /// will not bring it (the branch moved on past it, or never had it).
+    pub source_seen: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +69,44 @@ pub fn progress(
     goal: &Goal,
     followed: &[(String, String)],
 ) -> Progress {
+    let p = progress_of(snap, ns, name, goal, followed);
+    let (Progress::Waiting { .. }, Some(target), Some(seen)) =
+        (&p, goal.revision.as_deref(), goal.source_seen.as_deref())
+    else {
+        return p;
+    };
+    let Some(ks) = snap.kustomization(ns, name) else {
+        return p;
+    };
+    match source_revision(snap, ks) {
+        Some(now)
+            if now != seen
+                && !revision_matches(Some(now), target)
+                && !revision_matches(ks.status.last_applied_revision.as_deref(), target) =>
+        {
+            Progress::Failed(Failure {
+                stage: format!("{ns}/{name}"),
+                job: None,
+                reason: "RevisionPassed".into(),
+                message: format!(
+                    "its source moved from {} to {} without {}: Flux will not apply it (the branch moved on past it, or never had it). Wait for the newer revision instead",
+                    short_revision(seen),
+                    short_revision(now),
+                    short_revision(target)
+                ),
+            })
+        }
+        _ => p,
+    }
+}
+
+fn progress_of(
+    snap: &Snapshot,
+    ns: &str,
+    name: &str,
+    goal: &Goal,
+    followed: &[(String, String)],
+) -> Progress {
     let key = format!("{ns}/{name}");
     let Some(ks) = snap.kustomization(ns, name) else {
         return Progress::Failed(Failure {
@@ -86,8 +128,8 @@ pub fn progress(
     let target = goal.revision.as_deref().or(source);
     let handled = goal
         .token
-        .as_ref()
-        .is_none_or(|t| ks.status.last_handled_reconcile_at.as_ref() == Some(t));
+        .as_deref()
+        .is_none_or(|t| handled(ks.status.last_handled_reconcile_at.as_deref(), t));
     if !handled {
         return Progress::Waiting {
             state: StageState::Progressing,
@@ -192,8 +234,10 @@ pub fn progress(
                 why: "waiting for its source to have an artifact".into(),
             },
         },
-        StageState::Blocked => match failed_upstream(snap, ks, followed) {
-            // Waiting on a stage that has failed would wait forever: name the culprit.
+        StageState::Blocked => match upstream_culprit(snap, ks, followed) {
+            // Waiting on a stage that has failed, on one that does not exist, or on
+            // itself would wait forever: name the culprit.
+            Some(f) if f.reason == CYCLE => Progress::Failed(f),
             Some(mut f) => {
                 f.message = format!("{key} is blocked by {}: {}", f.stage, f.message);
                 Progress::Failed(f)
@@ -258,25 +302,96 @@ fn not_yet_attempted(ks: &Kustomization, target: Option<&str>, failure: &str) ->
     }
 }
 
-/// The first failed stage upstream of `ks` (through blocked ones), with its
-/// failed Job; none when the failed stage is one of `followed`.
-fn failed_upstream(
+/// Whether Flux has handled a request made with `token`: its
+/// `lastHandledReconcileAt` is that token, or a later one. Flux handles only
+/// the latest request, so another client's (a second `--nudge`, `flux
+/// reconcile`, a webhook receiver) made after ours and handled instead counts.
+fn handled(last: Option<&str>, token: &str) -> bool {
+    let Some(last) = last else {
+        return false;
+    };
+    if last == token {
+        return true;
+    }
+    match (
+        last.parse::<jiff::Timestamp>(),
+        token.parse::<jiff::Timestamp>(),
+    ) {
+        (Ok(last), Ok(ours)) => last >= ours,
+        _ => false,
+    }
+}
+
+/// The reason of a [`Failure`] for a stage in a `dependsOn` cycle.
+const CYCLE: &str = "DependencyCycle";
+
+/// What holds a blocked `ks` for good, walking upstream through blocked
+/// stages: a failed stage (with its failed Job), a dependency that does not
+/// exist (where its namespace could be read), or a cycle back to `ks`. None
+/// when the failed stage is one of `followed` (it reports itself).
+fn upstream_culprit(
     snap: &Snapshot,
     ks: &Kustomization,
     followed: &[(String, String)],
 ) -> Option<Failure> {
-    let mut seen = vec![(ks.metadata.namespace.clone(), ks.metadata.name.clone())];
-    let mut queue = ks.dependencies();
-    while let Some((ns, name)) = queue.pop() {
-        if seen.contains(&(ns.clone(), name.clone())) {
+    type Key = (String, String);
+    let start: Key = (ks.metadata.namespace.clone(), ks.metadata.name.clone());
+    let show = |k: &Key| format!("{}/{}", k.0, k.1);
+    // Each stage reached, and the stage it was reached from.
+    let mut parent: Vec<(Key, Key)> = vec![];
+    let mut queue: Vec<(Key, Key)> = ks
+        .dependencies()
+        .into_iter()
+        .map(|d| (start.clone(), d))
+        .collect();
+    while let Some((from, dep_key)) = queue.pop() {
+        if dep_key == start {
+            // Back at the start: the path there, from `from` back up the parents.
+            let mut path = vec![show(&start), show(&from)];
+            let mut at = from.clone();
+            while let Some((_, up)) = parent.iter().find(|(k, _)| *k == at) {
+                path.push(show(up));
+                at = up.clone();
+            }
+            path.reverse();
+            return Some(Failure {
+                stage: show(&start),
+                job: None,
+                reason: CYCLE.into(),
+                message: format!(
+                    "{} is in a dependsOn cycle ({}): Flux reconciles none of its stages until the cycle is broken in Git",
+                    show(&start),
+                    path.join(" → ")
+                ),
+            });
+        }
+        if parent.iter().any(|(k, _)| *k == dep_key) {
             continue;
         }
-        seen.push((ns.clone(), name.clone()));
-        let Some(dep) = snap.kustomization(&ns, &name) else {
+        parent.push((dep_key.clone(), from.clone()));
+        let (ns, name) = &dep_key;
+        let Some(dep) = snap.kustomization(ns, name) else {
+            let readable = !snap
+                .unreadable_kustomization_namespaces
+                .iter()
+                .any(|u| u == "*" || u == ns);
+            if readable {
+                return Some(Failure {
+                    stage: show(&dep_key),
+                    job: None,
+                    reason: "DependencyNotFound".into(),
+                    message: format!(
+                        "{} depends on {}, which does not exist: Flux will not reconcile it until it does. Fix its dependsOn, or create {}",
+                        show(&from),
+                        show(&dep_key),
+                        show(&dep_key)
+                    ),
+                });
+            }
             continue;
         };
         match stage_state(dep, source_revision(snap, dep)) {
-            StageState::Failed if followed.contains(&(ns.clone(), name.clone())) => return None,
+            StageState::Failed if followed.contains(&dep_key) => return None,
             StageState::Failed => {
                 let job = dep.inventory_jobs().into_iter().find_map(|r| {
                     snap.job(&r.namespace, &r.name)
@@ -285,7 +400,7 @@ fn failed_upstream(
                 });
                 let ready = condition(&dep.status.conditions, "Ready");
                 return Some(Failure {
-                    stage: format!("{ns}/{name}"),
+                    stage: show(&dep_key),
                     job: job
                         .as_ref()
                         .map(|(r, _)| (r.namespace.clone(), r.name.clone())),
@@ -300,7 +415,9 @@ fn failed_upstream(
                         .unwrap_or_default(),
                 });
             }
-            StageState::Blocked => queue.extend(dep.dependencies()),
+            StageState::Blocked => {
+                queue.extend(dep.dependencies().into_iter().map(|d| (dep_key.clone(), d)))
+            }
             _ => {}
         }
     }
@@ -369,6 +486,7 @@ pub fn downstream(snap: &Snapshot, ns: &str, name: &str) -> Vec<(String, String)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::flux::KustomizationSpec;
     use crate::model::snapshot_from_yaml;
 
     const CANONICAL: &str = include_str!("../../tests/sandbox/scenarios/canonical.yaml");
@@ -575,5 +693,130 @@ mod tests {
             "app-post-deploy",
             |_, _| Goal::default()
         ));
+    }
+
+    fn blocked(snap: &mut Snapshot, name: &str, message: &str) {
+        let ks = snap
+            .kustomizations
+            .iter_mut()
+            .find(|k| k.metadata.name == name)
+            .unwrap();
+        let ready = ks
+            .status
+            .conditions
+            .iter_mut()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        ready.status = "False".into();
+        ready.reason = "DependencyNotReady".into();
+        ready.message = message.into();
+    }
+
+    fn depend(snap: &mut Snapshot, name: &str, on: &str) {
+        let yaml = format!("dependsOn: [{{name: {on}}}]");
+        let spec: KustomizationSpec = serde_saphyr::from_str(&yaml).unwrap();
+        let ks = snap
+            .kustomizations
+            .iter_mut()
+            .find(|k| k.metadata.name == name)
+            .unwrap();
+        ks.spec.depends_on = spec.depends_on;
+    }
+
+    /// `wait` waited until --timeout on a stage Flux will never reconcile:
+    /// one whose dependency does not exist, or one in a dependsOn cycle.
+    #[test]
+    fn a_missing_dependency_and_a_cycle_fail_the_stage() {
+        let mut snap = snapshot_from_yaml(CANONICAL).unwrap();
+        depend(&mut snap, "app-deploy", "nonexistent");
+        blocked(
+            &mut snap,
+            "app-deploy",
+            "dependency 'apps/nonexistent' not found",
+        );
+        match progress(&snap, "apps", "app-deploy", &Goal::default(), &[]) {
+            Progress::Failed(f) => {
+                assert_eq!(f.reason, "DependencyNotFound");
+                assert_eq!(
+                    f.message,
+                    "apps/app-deploy is blocked by apps/nonexistent: apps/app-deploy depends on apps/nonexistent, which does not exist: Flux will not reconcile it until it does. Fix its dependsOn, or create apps/nonexistent"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Where the dependency's namespace could not be read, it is unknown, not missing.
+        let mut unknown = snap.clone();
+        unknown.unreadable_kustomization_namespaces = vec!["apps".into()];
+        assert!(matches!(
+            progress(&unknown, "apps", "app-deploy", &Goal::default(), &[]),
+            Progress::Waiting { .. }
+        ));
+
+        let mut snap = snapshot_from_yaml(CANONICAL).unwrap();
+        depend(&mut snap, "app-pre-deploy", "app-post-deploy");
+        for name in ["app-pre-deploy", "app-deploy", "app-post-deploy"] {
+            blocked(&mut snap, name, "dependency not ready");
+        }
+        match progress(&snap, "apps", "app-deploy", &Goal::default(), &[]) {
+            Progress::Failed(f) => {
+                assert_eq!(f.reason, "DependencyCycle");
+                assert_eq!(
+                    f.message,
+                    "apps/app-deploy is in a dependsOn cycle (apps/app-deploy → apps/app-pre-deploy → apps/app-post-deploy → apps/app-deploy): Flux reconciles none of its stages until the cycle is broken in Git"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Another client's request made after ours (a second --nudge, `flux
+    /// reconcile`, a webhook) is handled instead of ours: that counts.
+    #[test]
+    fn a_later_request_handled_instead_of_ours_counts_as_handled() {
+        assert!(handled(
+            Some("2026-12-02T10:00:01.5Z"),
+            "2026-12-02T10:00:01.25Z"
+        ));
+        assert!(handled(
+            Some("2026-12-02T12:00:02+02:00"),
+            "2026-12-02T10:00:01Z"
+        ));
+        assert!(handled(Some("same"), "same"));
+        assert!(!handled(
+            Some("2026-12-02T10:00:00Z"),
+            "2026-12-02T10:00:01Z"
+        ));
+        assert!(!handled(Some("earlier"), "2026-12-02T10:00:01Z"));
+        assert!(!handled(None, "2026-12-02T10:00:01Z"));
+    }
+
+    /// `wait --for revision=REV` waited forever once the source had moved on
+    /// to a newer commit without REV.
+    #[test]
+    fn a_source_that_moves_on_without_the_revision_fails_the_wait() {
+        let snap = snapshot_from_yaml(CANONICAL).unwrap();
+        let wanted = "main@sha1:1111111111111111111111111111111111111111";
+        let goal = |seen: &str| Goal {
+            revision: Some(wanted.into()),
+            source_seen: Some(seen.into()),
+            ..Goal::default()
+        };
+        let now = "main@sha1:9f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6";
+        // The source is where it was when the wait began: Flux may still fetch REV.
+        assert!(matches!(
+            progress(&snap, "apps", "app-deploy", &goal(now), &[]),
+            Progress::Waiting { .. }
+        ));
+        // It moved, to another revision: REV will not come.
+        match progress(&snap, "apps", "app-deploy", &goal("main@sha1:0000000"), &[]) {
+            Progress::Failed(f) => {
+                assert_eq!(f.reason, "RevisionPassed");
+                assert_eq!(
+                    f.message,
+                    "its source moved from main@sha1:0000000 to main@sha1:9f1e2d3c without main@sha1:11111111: Flux will not apply it (the branch moved on past it, or never had it). Wait for the newer revision instead"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -563,7 +563,7 @@ async fn wait_fails_within_a_second_of_the_job_failing() {
 }
 
 /// Starts a rollout the way a Git push does: a new commit, fetched by source-controller.
-fn push_and_fetch(sb: &Sandbox) -> String {
+pub(crate) fn push_and_fetch(sb: &Sandbox) -> String {
     let revision = sb
         .push("apps", "my-app", "ghcr.io/org/my-app:v1.1.0")
         .unwrap();
@@ -937,9 +937,18 @@ async fn an_unknown_source_kind_and_an_empty_wait_are_said() {
         ]
     );
 
-    let r = jobgate(&sb, "empty-wait", &["wait", "--all", "-n", "nowhere"]).await;
+    let r = jobgate(
+        &sb,
+        "empty-wait",
+        &["wait", "--all", "-n", "nowhere", "--allow-empty"],
+    )
+    .await;
     assert_eq!(
         (r.code, r.stderr.trim(), r.stdout.as_str()),
-        (0, "No Flux Kustomizations to wait for.", "")
+        (
+            0,
+            "No Flux Kustomizations to wait for in namespace nowhere.",
+            ""
+        )
     );
 }

@@ -8,7 +8,7 @@ use jobgate_sandbox::{Fault, Sandbox};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use super::actions::{deletes, job, live, patch};
+use super::actions::{deletes, job, live, patch, push_and_fetch};
 use super::{BIN, STEP, command, jobgate};
 
 fn uid_of(sb: &Sandbox, name: &str) -> String {
@@ -360,4 +360,190 @@ async fn ctrl_c_and_the_timeout_end_the_confirmation_prompt() {
     stdout.read_to_string(&mut rest).await.unwrap();
     assert_eq!(status.code(), Some(3), "{rest}");
     assert!(deletes(&sb).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_fails_fast_on_a_stage_whose_own_reconcile_fails() {
+    let sb = live("canonical", 20.0).await;
+    // Its path removed from Git: kustomize-controller's BuildFailed, retried for ever.
+    patch(
+        &sb,
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "app-deploy",
+        json!({"spec": {"path": "./removed"}}),
+        false,
+    );
+    let r = jobgate(
+        &sb,
+        "build-failed",
+        &["wait", "app-deploy", "--timeout", "20s"],
+    )
+    .await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("✗ apps/app-deploy: BuildFailed: kustomization path not found"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_ends_on_a_missing_dependency_and_on_a_cycle() {
+    let sb = live("canonical", 20.0).await;
+    patch(
+        &sb,
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "app-deploy",
+        json!({"spec": {"dependsOn": [{"name": "app-pre-deploy"}, {"name": "nonexistent"}]}}),
+        false,
+    );
+    let r = jobgate(&sb, "missing", &["wait", "app-deploy", "--timeout", "20s"]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("✗ apps/app-deploy: DependencyNotFound: apps/app-deploy is blocked by apps/nonexistent: apps/app-deploy depends on apps/nonexistent, which does not exist"),
+        "{}",
+        r.stderr
+    );
+
+    let sb = live("canonical", 20.0).await;
+    patch(
+        &sb,
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "app-pre-deploy",
+        json!({"spec": {"dependsOn": [{"name": "app-post-deploy"}]}}),
+        false,
+    );
+    // Ready stages reconcile still; a new revision needs each before the next: deadlock.
+    push_and_fetch(&sb);
+    let r = jobgate(&sb, "cycle", &["wait", "app-deploy", "--timeout", "20s"]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("DependencyCycle: apps/app-")
+            && r.stderr.contains("is in a dependsOn cycle ("),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_that_matches_nothing_fails() {
+    let sb = live("canonical", 100.0).await;
+    let r = jobgate(&sb, "empty", &["wait", "--all", "-n", "typo-namespace"]).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.trim(),
+        "error: no Flux Kustomizations to wait for in namespace typo-namespace: check the namespace (-n) and the names, or pass --allow-empty if nothing to wait for is a success"
+    );
+    assert_eq!(r.stdout, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wanted_revision_without_a_commit_is_refused() {
+    let sb = live("canonical", 100.0).await;
+    for bad in [
+        "revision=main",
+        "revision=main@sha1:",
+        "revision=m",
+        "revision=",
+    ] {
+        let r = jobgate(&sb, "revision", &["wait", "--all", "--for", bad]).await;
+        assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .starts_with(&format!("error: --for {bad}: name a commit")),
+            "{}",
+            r.stderr
+        );
+    }
+    // A bare sha, as CI knows it, is a commit.
+    let r = jobgate(
+        &sb,
+        "revision",
+        &[
+            "wait",
+            "--all",
+            "--for",
+            "revision=9f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_a_revision_the_source_moved_past_fails() {
+    let sb = live("canonical", 20.0).await;
+    let mut child = command(
+        BIN,
+        sb.kubeconfig(),
+        "moved",
+        &[
+            "wait",
+            "app-deploy",
+            "--for",
+            "revision=main@sha1:1234567890abcdef",
+            "--timeout",
+            "30s",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = stderr_until(&mut stderr, "waiting for main@sha1:12345678").await;
+    // The branch moves on to a commit that is not the one waited for.
+    push_and_fetch(&sb);
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    stderr.read_to_string(&mut seen).await.unwrap();
+    assert_eq!(status.code(), Some(1), "{seen}");
+    assert!(
+        seen.contains("RevisionPassed: its source moved from main@sha1:9f1e2d3c to main@sha1:"),
+        "{seen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_clients_later_request_handled_instead_of_ours_does_not_hang() {
+    let sb = live("canonical", 5.0).await;
+    let request = |token: String| {
+        patch(
+            &sb,
+            "kustomize.toolkit.fluxcd.io",
+            "kustomizations",
+            "app-pre-deploy",
+            json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}),
+            false,
+        )
+    };
+    // Flux is busy with a reconcile (its Job runs for a while), so the requests
+    // that follow queue: it handles only the latest when it is done.
+    request("busy".into());
+    let mut child = command(
+        BIN,
+        sb.kubeconfig(),
+        "concurrent",
+        &["reconcile", "app-pre-deploy", "--timeout", "25s"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = stderr_until(&mut stderr, "reconcile requested").await;
+    // Another client asks after us (`flux reconcile`, a webhook receiver).
+    request(jiff::Timestamp::now().to_string());
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    stderr.read_to_string(&mut seen).await.unwrap();
+    assert_eq!(status.code(), Some(0), "{seen}");
 }
