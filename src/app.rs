@@ -148,7 +148,7 @@ async fn status(
     }
     let mut last = found.report;
     let mut watch = cluster.watch(&scope, &found.snapshot);
-    while let Some(snapshot) = watch.next().await {
+    while let Some(snapshot) = watch.next().await? {
         let report = analyze(&snapshot, &found.selection);
         if report != last {
             show(

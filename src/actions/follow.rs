@@ -86,7 +86,7 @@ impl<'c> Follower<'c> {
         let watch = self
             .watch
             .get_or_insert_with(|| cluster.watch(scope, first));
-        match watch.next().await {
+        match watch.next().await? {
             Some(s) => {
                 self.snapshot = s;
                 Ok(())

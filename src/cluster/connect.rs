@@ -56,6 +56,8 @@ pub(super) async fn connect(options: &KubeOptions) -> Result<Cluster, ClusterErr
     let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kco)
         .await
         .map_err(|e| describe(e, options))?;
+    // Our own retries are bounded and narrated (`retry`); kube's are neither.
+    config.default_retry = false;
     if let Some(t) = options.request_timeout {
         config.connect_timeout = Some(t);
         config.read_timeout = Some(t);

@@ -34,6 +34,15 @@ pub enum ClusterError {
         message: String,
     },
     #[error(
+        "the watch of {what} kept failing for {seconds}s ({failures} attempts; the last: {detail}): the API server may be overloaded, restarting or gone. Check it with `kubectl get --raw /readyz`, then run the command again"
+    )]
+    WatchFailed {
+        what: String,
+        failures: u32,
+        seconds: u64,
+        detail: String,
+    },
+    #[error(
         "the API server sent a response jobgate cannot read ({0}). Check that your kubeconfig (or --context) points at a Kubernetes API server"
     )]
     Decode(String),
@@ -109,7 +118,7 @@ impl ClusterError {
 }
 
 /// The innermost cause, which says what actually went wrong (refused, timed out, bad certificate...).
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;

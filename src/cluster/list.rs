@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use super::error::Where;
+use super::retry::Verb;
 use super::{Cluster, ClusterError, Scope};
 use crate::model::flux::Meta;
 use crate::model::{Job, Kustomization, Snapshot, Source};
@@ -181,28 +182,39 @@ struct Listed<T> {
 }
 
 impl Cluster {
-    /// One GET, its body collected once.
-    async fn fetch(&self, request: http::Request<Vec<u8>>) -> Result<bytes::Bytes, ClusterError> {
-        let fail = |e: kube::Error| ClusterError::from_kube(e, &self.server);
+    /// One GET, its body collected once; retried as [`Cluster::retrying`] says.
+    async fn fetch(
+        &self,
+        request: http::Request<Vec<u8>>,
+        what: &str,
+    ) -> Result<bytes::Bytes, ClusterError> {
         let (parts, body) = request.into_parts();
-        let request = http::Request::from_parts(parts, kube::client::Body::from(body));
-        let response = self.client.send(request).await.map_err(fail)?;
-        let status = response.status();
-        let bytes = response.into_body().collect_bytes().await.map_err(fail)?;
-        if !status.is_success() {
-            // Decode the Status as kube does, so errors map alike.
-            let mut status_obj = serde_json::from_slice::<kube::core::Status>(&bytes)
-                .unwrap_or_else(|_| {
-                    kube::core::Status::failure(
-                        &String::from_utf8_lossy(&bytes),
-                        status.canonical_reason().unwrap_or(""),
-                    )
-                });
-            status_obj.code = status.as_u16();
-            return Err(fail(kube::Error::Api(Box::new(status_obj))));
-        }
-        // serde_json checks UTF-8 where it matters (in strings) as it parses.
-        Ok(bytes)
+        let once = || async {
+            let mut request = http::Request::new(kube::client::Body::from(body.clone()));
+            *request.method_mut() = parts.method.clone();
+            *request.uri_mut() = parts.uri.clone();
+            *request.headers_mut() = parts.headers.clone();
+            let response = self.client.send(request).await?;
+            let status = response.status();
+            let bytes = response.into_body().collect_bytes().await?;
+            if !status.is_success() {
+                // Decode the Status as kube does, so errors map alike.
+                let mut status_obj = serde_json::from_slice::<kube::core::Status>(&bytes)
+                    .unwrap_or_else(|_| {
+                        kube::core::Status::failure(
+                            &String::from_utf8_lossy(&bytes),
+                            status.canonical_reason().unwrap_or(""),
+                        )
+                    });
+                status_obj.code = status.as_u16();
+                return Err(kube::Error::Api(Box::new(status_obj)));
+            }
+            // serde_json checks UTF-8 where it matters (in strings) as it parses.
+            Ok(bytes)
+        };
+        self.retrying(what, Verb::Read, once)
+            .await
+            .map_err(|e| ClusterError::from_kube(e, &self.server))
     }
 
     /// All pages of one resource in one namespace (or all). Each page is
@@ -234,10 +246,13 @@ impl Cluster {
             let http = request
                 .list(&params)
                 .map_err(|e| ClusterError::Decode(e.to_string()))?;
-            let body = self.fetch(http).await.map_err(|e| match namespace {
-                None => e.across_namespaces(),
-                Some(_) => e,
-            })?;
+            let body = self
+                .fetch(http, &format!("list {}", here()))
+                .await
+                .map_err(|e| match namespace {
+                    None => e.across_namespaces(),
+                    Some(_) => e,
+                })?;
             let meta =
                 list_meta(&body).map_err(|e| ClusterError::Decode(format!("{}: {e}", here())))?;
             decoding.push(tokio::task::spawn_blocking(move || {

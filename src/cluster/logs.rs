@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 
 use super::Cluster;
+use super::retry::Verb;
 
 /// Why a Job shows no log tail: one sentence, for a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +50,11 @@ impl Cluster {
     /// The last `lines` lines of the log of a Job's newest pod, or why there are none.
     pub async fn job_log_tail(&self, ns: &str, job: &str, lines: i64) -> Result<String, NoLog> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-        let mut list = pods
-            .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
+        let params = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}"));
+        let mut list = self
+            .retrying(&format!("list pods of Job {ns}/{job}"), Verb::Read, || {
+                pods.list(&params)
+            })
             .await
             .map_err(|e| NoLog::PodsUnlisted(words(e)))?
             .items;
@@ -68,8 +72,12 @@ impl Cluster {
             tail_lines: Some(lines),
             ..Default::default()
         };
-        let log = pods
-            .logs(&newest, &params)
+        let log = self
+            .retrying(
+                &format!("get the log of pod {ns}/{newest}"),
+                Verb::Read,
+                || pods.logs(&newest, &params),
+            )
             .await
             .map_err(|e| NoLog::Unreadable {
                 pod: newest.clone(),

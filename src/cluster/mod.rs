@@ -7,6 +7,7 @@ mod connect;
 mod error;
 mod list;
 mod logs;
+mod retry;
 mod watch;
 mod write;
 

@@ -1,6 +1,13 @@
 //! `status --watch`: kube-runtime watchers (re-list on 410, backoff on
 //! errors) over the resources and namespaces of the first snapshot, merged
 //! into one stream. Callers receive whole [`Snapshot`]s, never watch events.
+//!
+//! A watch error is never silence: 401 ends the command; a 403 (or a missing
+//! Kustomization CRD) where the user asked to look ends it too, naming what
+//! was denied; elsewhere the feed becomes a reported gap that no longer holds
+//! the sync gate; any other failure is narrated and retried by the watcher's
+//! backoff, and a watch that keeps failing for [`WATCH_GIVE_UP`] ends the
+//! command (long enough for an apiserver restart; bounded without `--timeout`).
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -10,8 +17,9 @@ use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 
+use super::error::Where;
 use super::list::{JOBS, KUSTOMIZATIONS, Resource, SOURCES};
-use super::{Cluster, Scope};
+use super::{Cluster, ClusterError, Scope};
 use crate::model::{Job, Kustomization, Snapshot, Source};
 
 type Key = (String, String);
@@ -25,7 +33,17 @@ struct Feed {
     /// Objects of an ongoing re-list, swapped in at `InitDone`.
     relisting: Option<BTreeMap<Key, Item>>,
     synced: bool,
+    namespace: Option<String>,
+    /// Failures since the last event that came through, and when the first was.
+    failures: u32,
+    failing_since: Option<tokio::time::Instant>,
+    last_error: Option<String>,
+    /// Unreadable (denied, or not served): its objects stay as last seen.
+    gap: bool,
 }
+
+/// How long one watch may keep failing before the command ends.
+pub const WATCH_GIVE_UP: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A live view of the cluster's chains; it widens itself when they reach new namespaces.
 pub struct Watch {
@@ -38,6 +56,7 @@ pub struct Watch {
     gaps: Vec<String>,
     unreadable_job_namespaces: Vec<String>,
     unreadable_kustomization_namespaces: Vec<String>,
+    server: String,
 }
 
 fn api_resource(r: Resource) -> ApiResource {
@@ -68,6 +87,7 @@ impl Cluster {
             gaps: first.gaps.clone(),
             unreadable_job_namespaces: first.unreadable_job_namespaces.clone(),
             unreadable_kustomization_namespaces: first.unreadable_kustomization_namespaces.clone(),
+            server: self.server.clone(),
         }
     }
 }
@@ -93,6 +113,11 @@ fn feeds(client: &kube::Client, plan: &[(Resource, Option<String>)]) -> (Vec<Fee
             objects: BTreeMap::new(),
             relisting: None,
             synced: false,
+            namespace: ns,
+            failures: 0,
+            failing_since: None,
+            last_error: None,
+            gap: false,
         });
     }
     (feeds, Box::pin(futures::stream::select_all(streams)))
@@ -201,12 +226,28 @@ fn decode(kind: &str, obj: DynamicObject) -> Option<(Key, Item)> {
 }
 
 impl Watch {
-    fn apply(&mut self, (i, event): Tagged) {
+    fn apply(&mut self, (i, event): Tagged) -> Result<(), ClusterError> {
         let Some(feed) = self.feeds.get_mut(i) else {
-            return;
+            return Ok(());
         };
-        // Errors are retried by the watcher's backoff; the view keeps its last state.
-        let Ok(event) = event else { return };
+        let event = match event {
+            Ok(event) => {
+                // `Init` comes before the list is even asked for: only what
+                // the server sent proves it answered.
+                if !matches!(event, Event::Init) {
+                    feed.failures = 0;
+                    feed.failing_since = None;
+                }
+                event
+            }
+            Err(e) => {
+                let asked = match &self.scope {
+                    Scope::All => true,
+                    Scope::Namespace(ns) => feed.namespace.as_deref() == Some(ns),
+                };
+                return failed(feed, e, asked, &self.server, &mut self.gaps);
+            }
+        };
         match event {
             Event::Init => feed.relisting = Some(BTreeMap::new()),
             Event::InitApply(obj) => {
@@ -238,6 +279,7 @@ impl Watch {
                 feed.objects.remove(&key_of(&obj));
             }
         }
+        Ok(())
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -257,15 +299,31 @@ impl Watch {
 
     /// The next state worth showing: once every watcher has synced, then after
     /// each burst of changes. `None` when the watches have ended.
-    pub async fn next(&mut self) -> Option<Snapshot> {
+    pub async fn next(&mut self) -> Result<Option<Snapshot>, ClusterError> {
         loop {
-            let event = self.events.next().await?;
-            self.apply(event);
+            let give_up = self
+                .feeds
+                .iter()
+                .filter(|f| !f.gap)
+                .filter_map(|f| f.failing_since)
+                .min()
+                .map(|since| since + WATCH_GIVE_UP);
+            let event = match give_up {
+                Some(at) => tokio::select! {
+                    e = self.events.next() => e,
+                    _ = tokio::time::sleep_until(at) => return Err(self.given_up()),
+                },
+                None => self.events.next().await,
+            };
+            let Some(event) = event else {
+                return Ok(None);
+            };
+            self.apply(event)?;
             // Take in what else has already arrived, so a burst renders once.
             while let Some(Some(event)) = self.events.next().now_or_never() {
-                self.apply(event);
+                self.apply(event)?;
             }
-            if self.feeds.iter().all(|f| f.synced) {
+            if self.feeds.iter().all(|f| f.synced || f.gap) {
                 let snapshot = self.snapshot();
                 // The chains reach somewhere new (a cross-namespace dependency, say):
                 // watch that too; the next snapshot comes once the new watchers sync.
@@ -274,8 +332,171 @@ impl Watch {
                     (self.feeds, self.events) = feeds(&self.client, &plan);
                     self.plan = plan;
                 }
-                return Some(snapshot);
+                return Ok(Some(snapshot));
             }
         }
+    }
+}
+
+impl Watch {
+    /// The error of the feed failing longest.
+    fn given_up(&self) -> ClusterError {
+        let feed = self
+            .feeds
+            .iter()
+            .filter(|f| !f.gap)
+            .filter(|f| f.failing_since.is_some())
+            .min_by_key(|f| f.failing_since);
+        match feed {
+            Some(f) => ClusterError::WatchFailed {
+                what: Where {
+                    plural: f.resource.plural,
+                    namespace: f.namespace.as_deref(),
+                }
+                .to_string(),
+                failures: f.failures,
+                seconds: WATCH_GIVE_UP.as_secs(),
+                detail: f.last_error.clone().unwrap_or_default(),
+            },
+            None => ClusterError::WatchFailed {
+                what: "the cluster".into(),
+                failures: 0,
+                seconds: WATCH_GIVE_UP.as_secs(),
+                detail: String::new(),
+            },
+        }
+    }
+}
+
+/// A watcher's error on `feed`: the command's end, a gap, or a narrated retry.
+/// `asked`: the feed watches where the user asked to look.
+fn failed(
+    feed: &mut Feed,
+    e: watcher::Error,
+    asked: bool,
+    server: &str,
+    gaps: &mut Vec<String>,
+) -> Result<(), ClusterError> {
+    if feed.gap {
+        return Ok(());
+    }
+    let status = match &e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.as_ref().clone()),
+        watcher::Error::WatchError(s) => Some(s.as_ref().clone()),
+        _ => None,
+    };
+    let here = Where {
+        plural: feed.resource.plural,
+        namespace: feed.namespace.as_deref(),
+    };
+    match status.as_ref().map(|s| s.code) {
+        // History compacted: the watcher lists again.
+        Some(410) => Ok(()),
+        Some(401) => Err(ClusterError::Unauthorized {
+            server: server.to_string(),
+        }),
+        Some(code @ (403 | 404)) => {
+            let message = status.map(|s| s.message).unwrap_or_default();
+            let kustomizations = feed.resource.kind == "Kustomization";
+            if asked && code == 403 {
+                return Err(ClusterError::Forbidden {
+                    message: format!("cannot watch {here}: {message}"),
+                    across_namespaces: feed.namespace.is_none(),
+                });
+            }
+            if asked && kustomizations {
+                return Err(ClusterError::CrdMissing {
+                    server: server.to_string(),
+                });
+            }
+            let gap = format!("cannot watch {here} ({code}: {message}): shown as last listed");
+            eprintln!("warning: {}", crate::render::sanitize(&gap));
+            gaps.push(gap);
+            feed.gap = true;
+            Ok(())
+        }
+        _ => {
+            feed.failures += 1;
+            let detail = match status {
+                Some(s) => format!("{} {}: {}", s.code, s.reason, s.message),
+                None => super::error::root_cause(&e),
+            };
+            let since = *feed
+                .failing_since
+                .get_or_insert_with(tokio::time::Instant::now);
+            let line = format!(
+                "◎ the watch of {here} failed ({detail}): retrying (attempt {}, failing for {}s; jobgate gives up at {}s)",
+                feed.failures,
+                since.elapsed().as_secs(),
+                WATCH_GIVE_UP.as_secs()
+            );
+            feed.last_error = Some(detail);
+            eprintln!("{}", crate::render::sanitize(&line));
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(resource: Resource, namespace: &str) -> Feed {
+        Feed {
+            resource,
+            objects: BTreeMap::new(),
+            relisting: None,
+            synced: false,
+            namespace: Some(namespace.into()),
+            failures: 0,
+            failing_since: None,
+            last_error: None,
+            gap: false,
+        }
+    }
+
+    fn denied(code: u16) -> watcher::Error {
+        let status =
+            kube::core::Status::failure("jobs.batch is forbidden", "Forbidden").with_code(code);
+        watcher::Error::WatchStartFailed(kube::Error::Api(Box::new(status)))
+    }
+
+    /// A 403 on one watch hung every command: the sync gate waited for a feed
+    /// that could never sync, and the error was dropped.
+    #[test]
+    fn a_denied_watch_ends_the_command_where_asked_and_is_a_gap_elsewhere() {
+        let mut gaps = vec![];
+        let mut asked = feed(JOBS, "apps");
+        match failed(&mut asked, denied(403), true, "https://x", &mut gaps) {
+            Err(ClusterError::Forbidden { message, .. }) => {
+                assert_eq!(
+                    message,
+                    "cannot watch jobs in namespace apps: jobs.batch is forbidden"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut elsewhere = feed(KUSTOMIZATIONS, "infra");
+        assert!(failed(&mut elsewhere, denied(403), false, "https://x", &mut gaps).is_ok());
+        assert!(elsewhere.gap);
+        assert_eq!(
+            gaps,
+            [
+                "cannot watch kustomizations in namespace infra (403: jobs.batch is forbidden): shown as last listed"
+            ]
+        );
+        // A gap is not retried into an error, nor counted.
+        assert!(failed(&mut elsewhere, denied(500), false, "https://x", &mut gaps).is_ok());
+        assert_eq!(elsewhere.failures, 0);
+        // A 410 is the watcher's to handle (it lists again): not a failure.
+        let mut compacted = feed(JOBS, "apps");
+        assert!(failed(&mut compacted, denied(410), true, "https://x", &mut gaps).is_ok());
+        assert_eq!(compacted.failures, 0);
+        // Anything else is retried, and counted.
+        assert!(failed(&mut compacted, denied(503), true, "https://x", &mut gaps).is_ok());
+        assert_eq!(compacted.failures, 1);
+        assert!(compacted.failing_since.is_some());
     }
 }

@@ -6,6 +6,7 @@
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
 
 use super::list::{JOBS, KUSTOMIZATIONS, Resource, SOURCES};
+use super::retry::Verb;
 use super::{Cluster, ClusterError};
 
 /// The field manager of every write (never `kubectl…`: Flux strips those managers' fields).
@@ -45,9 +46,16 @@ impl Cluster {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PatchParams::default()
         };
-        api.patch(name, &params, &Patch::Merge(&patch))
+        let started = std::time::Instant::now();
+        let what = format!("patch {} {ns}/{name}", res.plural);
+        let merge = Patch::Merge(&patch);
+        self.retrying(&what, Verb::Write, || api.patch(name, &params, &merge))
             .await
             .map_err(|e| ClusterError::from_kube(e, &self.server))?;
+        self.log(
+            started,
+            &format!("{what} (reconcile.fluxcd.io/requestedAt={token})"),
+        );
         Ok(token)
     }
 
@@ -85,7 +93,13 @@ impl Cluster {
             }),
             ..DeleteParams::background()
         };
-        match api.delete(name, &params).await {
+        let started = std::time::Instant::now();
+        let what = format!("delete jobs {ns}/{name} (uid {uid})");
+        let answer = self
+            .retrying(&what, Verb::Write, || api.delete(name, &params))
+            .await;
+        self.log(started, &what);
+        match answer {
             // The object back (not a Status): it still exists, marked for deletion.
             Ok(answer) => match answer.left().and_then(|job| job.metadata.finalizers) {
                 Some(held) if !held.is_empty() => Ok(Deletion::Held(held)),

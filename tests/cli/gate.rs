@@ -547,3 +547,166 @@ async fn another_clients_later_request_handled_instead_of_ours_does_not_hang() {
     stderr.read_to_string(&mut seen).await.unwrap();
     assert_eq!(status.code(), Some(0), "{seen}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_throttling_is_retried_a_bounded_number_of_times_and_said() {
+    let sb = live("canonical", 100.0).await;
+    sb.add_fault(Fault::Fail {
+        path: "/apis/batch/v1/namespaces/apps/jobs".into(),
+        method: Some("GET".into()),
+        count: 1000,
+        status: 429,
+        retry_after: Some(1),
+    });
+    let r = jobgate(&sb, "throttled", &["status"]).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    let retries: Vec<String> = (1..=5)
+        .map(|n| format!("◎ the API server answered 429 TooManyRequests to list jobs in namespace apps: retrying in 1s ({n}/5)"))
+        .collect();
+    assert_eq!(lines[..5], retries, "{}", r.stderr);
+    assert!(
+        lines[5].starts_with("error: the API server answered 429 TooManyRequests"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(lines.len(), 6, "{}", r.stderr);
+}
+
+/// Starts `wait` on a revision that never comes, so it keeps watching; returns
+/// once it narrated that it waits.
+async fn waiting(
+    sb: &Sandbox,
+    test: &str,
+) -> (
+    tokio::process::Child,
+    BufReader<tokio::process::ChildStderr>,
+    String,
+) {
+    let mut child = command(
+        BIN,
+        sb.kubeconfig(),
+        test,
+        &["wait", "app-deploy", "--for", "revision=main@sha1:00000000"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let seen = stderr_until(&mut stderr, "waiting for main@sha1:00000000").await;
+    (child, stderr, seen)
+}
+
+async fn ended(
+    mut child: tokio::process::Child,
+    mut stderr: BufReader<tokio::process::ChildStderr>,
+    mut seen: String,
+) -> (i32, String) {
+    let mut rest = String::new();
+    // A watch is given 30 s to recover (an apiserver restart): more than a step.
+    let ended = tokio::time::timeout(2 * STEP, async {
+        let (read, status) = tokio::join!(stderr.read_to_string(&mut rest), child.wait());
+        read.unwrap();
+        status.unwrap()
+    })
+    .await;
+    seen.push_str(&rest);
+    match ended {
+        Ok(status) => (status.code().unwrap_or(-1), seen),
+        Err(_) => panic!("still running; its stderr so far:\n{seen}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_failing_every_time_ends_the_command_and_says_each_retry() {
+    let sb = live("canonical", 100.0).await;
+    sb.add_fault(Fault::Fail {
+        path: "/apis/batch/v1/namespaces/apps/jobs".into(),
+        method: Some("WATCH".into()),
+        count: 1000,
+        status: 500,
+        retry_after: None,
+    });
+    let (code, stderr) = {
+        let (child, out, seen) = waiting(&sb, "watch-500").await;
+        ended(child, out, seen).await
+    };
+    assert_eq!(code, 2, "{stderr}");
+    // Each failure is said; the watcher's backoff spaces them.
+    for n in 1..=4 {
+        assert!(
+            stderr.contains(&format!("◎ the watch of jobs in namespace apps failed (500 InternalError: Internal error occurred: injected fault (jobgate-sandbox)): retrying (attempt {n}, failing for ")),
+            "{stderr}"
+        );
+    }
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error: the watch of jobs in namespace apps kept failing for 30s (")
+            && last.ends_with("attempts; the last: 500 InternalError: Internal error occurred: injected fault (jobgate-sandbox)): the API server may be overloaded, restarting or gone. Check it with `kubectl get --raw /readyz`, then run the command again"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_or_unauthorized_watch_ends_the_command_at_once() {
+    let sb = live("canonical", 100.0).await;
+    sb.add_fault(Fault::Deny {
+        verb: "watch".into(),
+        group: "batch".into(),
+        resource: "jobs".into(),
+        namespace: Some("apps".into()),
+        name: None,
+    });
+    let r = jobgate(
+        &sb,
+        "watch-403",
+        &["reconcile", "app-pre-deploy", "-n", "apps"],
+    )
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let last = r.stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error: forbidden: cannot watch jobs in namespace apps: ")
+            && last.contains(
+                "cannot watch resource \"jobs\" in API group \"batch\" in the namespace \"apps\""
+            )
+            && last.ends_with("(examples/rbac.yaml has a role for each command)"),
+        "{last}"
+    );
+
+    sb.clear_faults();
+    sb.add_fault(Fault::Fail {
+        path: "/apis/kustomize.toolkit.fluxcd.io/*".into(),
+        method: Some("WATCH".into()),
+        count: 1000,
+        status: 401,
+        retry_after: None,
+    });
+    let r = jobgate(
+        &sb,
+        "watch-401",
+        &["wait", "app-deploy", "--for", "revision=main@sha1:00000000"],
+    )
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("rejected the credentials (401 Unauthorized)"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_gone_mid_wait_ends_it() {
+    let sb = live("canonical", 100.0).await;
+    let (child, stderr, seen) = waiting(&sb, "gone").await;
+    sb.shutdown().await;
+    let (code, stderr) = ended(child, stderr, seen).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("kept failing for 30s (") && stderr.contains("Connection refused"),
+        "{stderr}"
+    );
+}

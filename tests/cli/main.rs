@@ -981,17 +981,32 @@ async fn version_verbose_logs_and_table_watch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_error_says_what_to_do() {
     let sb = sandbox("canonical").await;
+    // A transient 500 on a read is retried, and said.
     sb.add_fault(Fault::Fail {
         path: "/apis/kustomize.toolkit.fluxcd.io/*".into(),
         method: None,
-        count: 5,
+        count: 1,
+        status: 500,
+        retry_after: None,
+    });
+    let r = jobgate(&sb, "server-error", &["status"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.trim(),
+        "◎ the API server answered 500 InternalError to list kustomizations in namespace apps: retrying in 500ms (1/5)"
+    );
+    // A persistent one, after the retries, says what to do.
+    sb.add_fault(Fault::Fail {
+        path: "/apis/kustomize.toolkit.fluxcd.io/*".into(),
+        method: None,
+        count: 6,
         status: 500,
         retry_after: None,
     });
     let r = jobgate(&sb, "server-error", &["status"]).await;
     assert_eq!(r.code, 2);
     assert_eq!(
-        r.stderr.trim(),
+        r.stderr.lines().last().unwrap_or(""),
         "error: the API server answered 500 InternalError: Internal error occurred: injected fault (jobgate-sandbox). \
          It may be overloaded or restarting: try again, and check its health with `kubectl get --raw /readyz`"
     );

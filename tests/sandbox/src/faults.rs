@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
     deny_unknown_fields
 )]
 pub enum Fault {
-    /// Answer the next `count` matching requests with `status` (500, 503, 429...).
+    /// Answer the next `count` matching requests with `status` (500, 503, 429...);
+    /// `method` `WATCH` matches only watches.
     Fail {
         path: String,
         #[serde(default)]
@@ -90,9 +91,12 @@ pub fn glob(pattern: &str, s: &str) -> bool {
     }
 }
 
+/// `method` is the request's HTTP method, or `WATCH` for a watch (a GET):
+/// a fault for `GET` matches watches too, one for `WATCH` only them.
 fn method_matches(want: &Option<String>, method: &str) -> bool {
-    want.as_deref()
-        .is_none_or(|m| m.eq_ignore_ascii_case(method))
+    want.as_deref().is_none_or(|m| {
+        m.eq_ignore_ascii_case(method) || (m.eq_ignore_ascii_case("GET") && method == "WATCH")
+    })
 }
 
 /// A watch cut: after this many events or this long.

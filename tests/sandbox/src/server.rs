@@ -438,7 +438,13 @@ async fn resource(
         namespace: ns.clone().unwrap_or_default(),
         name: name.clone().unwrap_or_default(),
     };
-    inject(s, method.as_str(), req.uri().path()).await?;
+    // A watch is a GET; faults can also name it by its verb, as `WATCH`.
+    let method_or_watch = if verb == "watch" {
+        "WATCH"
+    } else {
+        method.as_str()
+    };
+    inject(s, method_or_watch, req.uri().path()).await?;
     let rbac_resource = match &sub {
         Some(sub) => format!("{plural}/{sub}"),
         None => plural.clone(),
