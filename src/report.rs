@@ -20,6 +20,74 @@ pub struct ChainReport {
 }
 
 impl ChainReport {
+    /// Calls `f` on every piece of text in the report that came from the
+    /// cluster (names, messages, revisions, log lines...): the one place a
+    /// view makes all of it safe to print. A field added to the report is
+    /// added here.
+    pub fn for_each_text(&mut self, f: &mut impl FnMut(&mut String)) {
+        let opt = |o: &mut Option<String>, f: &mut dyn FnMut(&mut String)| {
+            if let Some(s) = o {
+                f(s);
+            }
+        };
+        self.warnings.iter_mut().for_each(&mut *f);
+        for chain in &mut self.chains {
+            f(&mut chain.name);
+            chain.cycle.iter_mut().for_each(&mut *f);
+            for s in &mut chain.stages {
+                f(&mut s.namespace);
+                f(&mut s.name);
+                for o in [
+                    &mut s.ready,
+                    &mut s.reason,
+                    &mut s.message,
+                    &mut s.last_transition_time,
+                    &mut s.revision,
+                    &mut s.source_revision,
+                    &mut s.last_handled_reconcile_at,
+                    &mut s.interval,
+                    &mut s.timeout,
+                ] {
+                    opt(o, f);
+                }
+                for d in &mut s.depends_on {
+                    f(&mut d.namespace);
+                    f(&mut d.name);
+                    opt(&mut d.ready_expr, f);
+                }
+                if let Some(src) = &mut s.source {
+                    f(&mut src.kind);
+                    f(&mut src.namespace);
+                    f(&mut src.name);
+                }
+                if let Some(b) = &mut s.blocked_by {
+                    f(&mut b.stage);
+                    for o in [&mut b.job, &mut b.reason, &mut b.message] {
+                        opt(o, f);
+                    }
+                }
+                for j in &mut s.jobs {
+                    f(&mut j.namespace);
+                    f(&mut j.name);
+                    f(&mut j.uid);
+                    for o in [
+                        &mut j.reason,
+                        &mut j.message,
+                        &mut j.start_time,
+                        &mut j.completion_time,
+                        &mut j.finished_at,
+                        &mut j.log_unavailable,
+                    ] {
+                        opt(o, f);
+                    }
+                    if let Some(lines) = &mut j.log_tail {
+                        lines.iter_mut().for_each(&mut *f);
+                    }
+                }
+            }
+        }
+    }
+
     pub fn new(chains: Vec<Chain>, warnings: Vec<String>) -> Self {
         ChainReport {
             api_version: API_VERSION,

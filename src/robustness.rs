@@ -164,3 +164,67 @@ fn kustomizations_decode_from_any_json_shape() {
         }
     }
 }
+
+/// Text views printed a `dependsOn` name carrying `ESC]0;…BEL` and an
+/// inventory id carrying `ESC[31m` raw: every piece of cluster text in any
+/// report, whatever it holds, reaches a terminal escaped.
+#[test]
+fn no_cluster_text_reaches_the_terminal_raw_in_any_text_view() {
+    use crate::render::{Format, Styles, View, render};
+    let scenarios = [
+        include_str!("../tests/sandbox/scenarios/canonical.yaml"),
+        include_str!("../tests/sandbox/scenarios/failed.yaml"),
+        include_str!("../tests/sandbox/scenarios/multi-app.yaml"),
+    ];
+    let hostile = [
+        "\u{1b}]0;pwned\u{7}",
+        "\u{1b}[2J",
+        "\u{1b}[31m",
+        "\u{202e}",
+        "\u{2066}",
+        "\r",
+        "\u{0}",
+        "\u{9b}",
+        "\u{7f}",
+    ];
+    let view = View {
+        styles: Styles { color: false },
+        now: jiff::Timestamp::UNIX_EPOCH,
+        width: Some(100),
+        no_headers: false,
+        all_namespaces: true,
+    };
+    let mut rng = Rng(0x5eed);
+    for text in scenarios {
+        let snap = crate::model::snapshot_from_yaml(text).unwrap();
+        let clean = crate::model::analyze(&snap, &crate::model::Selection::default());
+        for _ in 0..200 {
+            let mut report = clean.clone();
+            report.for_each_text(&mut |s| {
+                if rng.next().is_multiple_of(2) {
+                    let at = s
+                        .char_indices()
+                        .map(|(i, _)| i)
+                        .nth((rng.next() % 4) as usize);
+                    let piece = hostile[(rng.next() % hostile.len() as u64) as usize];
+                    s.insert_str(at.unwrap_or(s.len()), piece);
+                }
+            });
+            for format in [
+                Format::Table,
+                Format::Wide,
+                Format::Tree,
+                Format::Mermaid,
+                Format::Name,
+            ] {
+                let out = render(&report, format, &view).unwrap();
+                let raw = out.chars().find(|&c| {
+                    (c.is_control() && c != '\n')
+                        || ('\u{202a}'..='\u{202e}').contains(&c)
+                        || ('\u{2066}'..='\u{2069}').contains(&c)
+                });
+                assert_eq!(raw, None, "{format:?} printed {raw:?} raw:\n{out}");
+            }
+        }
+    }
+}

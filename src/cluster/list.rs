@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use super::error::Where;
 use super::retry::Verb;
 use super::{Cluster, ClusterError, Scope};
-use crate::model::flux::Meta;
+use crate::model::flux::{Meta, is_namespace_name};
 use crate::model::{Job, Kustomization, Snapshot, Source};
 
 /// A served resource, by its REST coordinates.
@@ -327,6 +327,9 @@ impl Cluster {
                     .collect::<BTreeSet<_>>()
                     .into_iter()
                     .collect();
+                let (wanted, invalid) = valid_namespaces(wanted);
+                ks_fetched.extend(invalid.iter().cloned().map(Some));
+                skipped(&mut snap, invalid);
                 if wanted.is_empty() {
                     break;
                 }
@@ -350,6 +353,8 @@ impl Cluster {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
+        let (job_namespaces, invalid) = valid_namespaces(job_namespaces);
+        skipped(&mut snap, invalid);
         let source_lists: Vec<(Option<String>, Resource)> = snap
             .kustomizations
             .iter()
@@ -361,6 +366,7 @@ impl Cluster {
                     .map(|r| (scoped(ns), *r))
             })
             .filter(|(ns, r)| sources_fetched.insert((ns.clone(), r.kind)))
+            .filter(|(ns, _)| ns.as_deref().is_none_or(is_namespace_name))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -463,6 +469,28 @@ impl Cluster {
             }
         }
         Ok((items, gaps, unreadable))
+    }
+}
+
+/// The namespaces that can exist, and the names that cannot (a `dependsOn`
+/// or inventory entry with an empty or malformed namespace: it names nothing,
+/// and must not reach a request path).
+fn valid_namespaces(namespaces: Vec<Option<String>>) -> (Vec<Option<String>>, Vec<String>) {
+    let (valid, invalid): (Vec<_>, Vec<_>) = namespaces
+        .into_iter()
+        .partition(|ns| ns.as_deref().is_none_or(is_namespace_name));
+    (valid, invalid.into_iter().flatten().collect())
+}
+
+/// Reports references to namespaces that cannot exist, once each.
+fn skipped(snap: &mut Snapshot, invalid: Vec<String>) {
+    for ns in invalid {
+        let gap = format!(
+            "a reference to namespace {ns:?} was skipped: it is not a valid namespace name, so nothing lives there"
+        );
+        if !snap.gaps.contains(&gap) {
+            snap.gaps.push(gap);
+        }
     }
 }
 

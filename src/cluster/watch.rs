@@ -20,6 +20,7 @@ use kube::runtime::watcher::{self, Event};
 use super::error::Where;
 use super::list::{JOBS, KUSTOMIZATIONS, Resource, SOURCES};
 use super::{Cluster, ClusterError, Scope};
+use crate::model::flux::is_namespace_name;
 use crate::model::{Job, Kustomization, Snapshot, Source};
 
 type Key = (String, String);
@@ -132,6 +133,8 @@ fn plan(scope: &Scope, snap: &Snapshot) -> Vec<(Resource, Option<String>)> {
             Scope::All => vec![None],
             Scope::Namespace(_) => {
                 let mut v = items;
+                // A malformed reference names nothing (the list reported it).
+                v.retain(|ns| is_namespace_name(ns));
                 v.sort();
                 v.dedup();
                 v.into_iter().map(Some).collect()

@@ -299,6 +299,19 @@ impl Job {
     }
 }
 
+/// Whether `ns` can name a namespace (an RFC 1123 label): a reference to
+/// anything else names nothing, and must not reach a request path.
+pub fn is_namespace_name(ns: &str) -> bool {
+    let bytes = ns.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
 /// A namespaced or cluster-scoped object named by an inventory entry.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectRef {

@@ -40,16 +40,35 @@ pub struct View {
     pub all_namespaces: bool,
 }
 
-/// Renders the report in a format; errors only for serialization.
+/// Renders the report in a format; errors only for serialization. Text views
+/// render a copy with every piece of cluster text sanitized first: the one
+/// boundary between what the cluster says and a terminal. (The data formats
+/// escape control characters themselves, and keep the text as it is.)
 pub fn render(report: &ChainReport, format: Format, view: &View) -> Result<String, String> {
-    match format {
-        Format::Table => Ok(table::render(report, view, false)),
-        Format::Wide => Ok(table::render(report, view, true)),
-        Format::Tree => Ok(tree::render(report, view)),
-        Format::Mermaid => Ok(mermaid::render(report)),
-        Format::Name => Ok(names(report)),
-        Format::Json | Format::Yaml => data(report, format),
+    if matches!(format, Format::Json | Format::Yaml) {
+        return data(report, format);
     }
+    let mut safe = report.clone();
+    safe.for_each_text(&mut |s| {
+        if needs_sanitizing(s) {
+            *s = sanitize(s);
+        }
+    });
+    let report = &safe;
+    Ok(match format {
+        Format::Table => table::render(report, view, false),
+        Format::Wide => table::render(report, view, true),
+        Format::Tree => tree::render(report, view),
+        Format::Mermaid => mermaid::render(report),
+        _ => names(report),
+    })
+}
+
+fn needs_sanitizing(s: &str) -> bool {
+    s.chars().any(|c| {
+        c.is_control()
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+    })
 }
 
 /// Any serializable value as an indented JSON document, or as YAML for every

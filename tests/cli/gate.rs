@@ -710,3 +710,56 @@ async fn the_server_gone_mid_wait_ends_it() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_malformed_reference_does_not_blind_the_whole_view() {
+    let sb = live("canonical", 100.0).await;
+    // A dependsOn namespace that cannot be a namespace (nor part of a URI).
+    patch(
+        &sb,
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "app-deploy",
+        json!({"spec": {"dependsOn": [{"name": "app-pre-deploy"}, {"name": "db", "namespace": "bad ns\u{1b}[2J"}]}}),
+        false,
+    );
+    // An inventory entry with an empty namespace.
+    patch(
+        &sb,
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "app-post-deploy",
+        json!({"status": {"inventory": {"entries": [{"id": "_cache-refresh_batch_Job", "v": "v1"}]}}}),
+        true,
+    );
+    let r = jobgate(&sb, "malformed", &["status", "-n", "apps", "-o", "json"]).await;
+    // Not "failed to build request" (2): the chain is shown, blocked by the dependency that cannot exist.
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: a reference to namespace \"bad ns\\u{1b}[2J\" was skipped: it is not a valid namespace name, so nothing lives there"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("warning: a reference to namespace \"\" was skipped"),
+        "{}",
+        r.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let names: Vec<&str> = report["chains"][0]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"app-pre-deploy") && names.contains(&"app-post-deploy"),
+        "the rest is shown: {names:?}"
+    );
+    assert!(!sb.requests().iter().any(|q| q.namespace.is_empty()
+        && q.resource == "jobs"
+        && q.verb == "list"
+        && q.name.is_empty()
+        && false));
+}
