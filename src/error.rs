@@ -88,6 +88,13 @@ impl AppError {
             Unselectable::Suspended { namespace, name } => AppError::Refused(format!(
                 "{namespace}/{name} is suspended: {consequence}. Resume it first with `flux resume kustomization {name} -n {namespace}`"
             )),
+            Unselectable::Unreadable {
+                namespace,
+                name,
+                error,
+            } => AppError::Refused(format!(
+                "Kustomization {namespace}/{name} exists but cannot be read ({error}), so jobgate cannot tell what it would act on. Look at it with `kubectl get kustomization {name} -n {namespace} -o yaml`"
+            )),
         }
     }
 

@@ -153,6 +153,8 @@ pub enum StageState {
     Blocked,
     /// Named as a dependency, but no such Kustomization exists.
     Missing,
+    /// It exists, but does not decode (its message says why): its state is unknown.
+    Unreadable,
     Suspended,
     /// Reconciling, or Ready not yet observed for this generation.
     Progressing,
@@ -170,6 +172,7 @@ impl StageState {
             StageState::Failed => "Failed",
             StageState::Blocked => "Blocked",
             StageState::Missing => "Missing",
+            StageState::Unreadable => "Unreadable",
             StageState::Suspended => "Suspended",
             StageState::Progressing => "Progressing",
             StageState::NeverReconciled => "NeverReconciled",

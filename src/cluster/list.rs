@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use super::error::Where;
 use super::retry::Verb;
 use super::{Cluster, ClusterError, Scope};
-use crate::model::flux::{Meta, is_namespace_name};
+use crate::model::flux::{Meta, Undecodable, is_namespace_name};
 use crate::model::{Job, Kustomization, Snapshot, Source};
 
 /// A served resource, by its REST coordinates.
@@ -140,10 +140,7 @@ struct Items<T> {
 
 /// Decodes one page in a single pass; if an item does not decode, again item
 /// by item, so that only that item is skipped (and reported).
-fn decode_page<T: DeserializeOwned>(
-    body: &[u8],
-    kind: &str,
-) -> Result<Listed<T>, serde_json::Error> {
+fn decode_page<T: DeserializeOwned>(body: &[u8]) -> Result<Listed<T>, serde_json::Error> {
     if let Ok(page) = serde_json::from_slice::<Items<T>>(body) {
         return Ok(Listed {
             items: page.items,
@@ -162,15 +159,25 @@ fn decode_page<T: DeserializeOwned>(
                 let meta = serde_json::from_str::<NameOnly>(raw.get())
                     .map(|n| n.metadata)
                     .unwrap_or_default();
-                listed.undecodable.push(format!(
-                    "skipped {kind} {}/{}: {e}",
-                    meta.namespace, meta.name
-                ));
+                listed.undecodable.push(Undecodable {
+                    namespace: meta.namespace,
+                    name: meta.name,
+                    error: e.to_string(),
+                });
             }
         }
     }
     Ok(listed)
 }
+
+/// Kustomizations listed, gaps, namespaces that could not be read, and
+/// Kustomizations that did not decode.
+type KustomizationLists = (
+    Vec<Kustomization>,
+    Vec<String>,
+    Vec<String>,
+    Vec<Undecodable>,
+);
 
 /// The outcome of listing one resource in one namespace.
 type Listing<T> = Result<Listed<T>, ClusterError>;
@@ -178,7 +185,7 @@ type Listing<T> = Result<Listed<T>, ClusterError>;
 /// A list's decodable items, and a sentence for each that was not.
 struct Listed<T> {
     items: Vec<T>,
-    undecodable: Vec<String>,
+    undecodable: Vec<Undecodable>,
 }
 
 impl Cluster {
@@ -255,9 +262,7 @@ impl Cluster {
                 })?;
             let meta =
                 list_meta(&body).map_err(|e| ClusterError::Decode(format!("{}: {e}", here())))?;
-            decoding.push(tokio::task::spawn_blocking(move || {
-                decode_page::<T>(&body, res.kind)
-            }));
+            decoding.push(tokio::task::spawn_blocking(move || decode_page::<T>(&body)));
             match meta.continue_.filter(|c| !c.is_empty()) {
                 Some(next) => token = Some(next),
                 None => break,
@@ -310,9 +315,10 @@ impl Cluster {
             self.jobs(vec![here.clone()]),
             self.sources(SOURCES[..2].iter().map(|r| (here.clone(), *r)).collect()),
         );
-        let (ks, gaps, _) = ks?;
+        let (ks, gaps, _, undecodable) = ks?;
         snap.kustomizations = ks;
         snap.gaps.extend(gaps);
+        snap.undecodable_kustomizations = undecodable;
         merge_jobs(&mut snap, jobs)?;
         merge_sources(&mut snap, sources)?;
 
@@ -333,7 +339,9 @@ impl Cluster {
                 if wanted.is_empty() {
                     break;
                 }
-                let (more, gaps, unreadable) = self.kustomizations(&wanted, false).await?;
+                let (more, gaps, unreadable, undecodable) =
+                    self.kustomizations(&wanted, false).await?;
+                snap.undecodable_kustomizations.extend(undecodable);
                 ks_fetched.extend(wanted);
                 snap.kustomizations.extend(more);
                 snap.gaps.extend(gaps);
@@ -428,7 +436,7 @@ impl Cluster {
         &self,
         namespaces: &[Option<String>],
         required: bool,
-    ) -> Result<(Vec<Kustomization>, Vec<String>, Vec<String>), ClusterError> {
+    ) -> Result<KustomizationLists, ClusterError> {
         let results: Vec<(Option<String>, Listing<Kustomization>)> =
             futures::stream::iter(namespaces.to_vec())
                 .map(|ns| async move {
@@ -444,11 +452,18 @@ impl Cluster {
         let mut items = vec![];
         let mut gaps = vec![];
         let mut unreadable = vec![];
+        let mut undecodable = vec![];
         for (ns, result) in results {
             match result {
                 Ok(listed) => {
                     items.extend(listed.items);
-                    gaps.extend(listed.undecodable);
+                    gaps.extend(
+                        listed
+                            .undecodable
+                            .iter()
+                            .map(|u| skipped_item("Kustomization", u)),
+                    );
+                    undecodable.extend(listed.undecodable);
                 }
                 Err(e) if e.is_not_found() => {
                     return Err(ClusterError::CrdMissing {
@@ -468,8 +483,13 @@ impl Cluster {
                 Err(e) => return Err(e),
             }
         }
-        Ok((items, gaps, unreadable))
+        Ok((items, gaps, unreadable, undecodable))
     }
+}
+
+/// A gap for an item of a list that did not decode.
+fn skipped_item(kind: &str, u: &Undecodable) -> String {
+    format!("skipped {kind} {}/{}: {}", u.namespace, u.name, u.error)
 }
 
 /// The namespaces that can exist, and the names that cannot (a `dependsOn`
@@ -503,7 +523,8 @@ fn merge_jobs(
         match result {
             Ok(listed) => {
                 snap.jobs.extend(listed.items);
-                snap.gaps.extend(listed.undecodable);
+                snap.gaps
+                    .extend(listed.undecodable.iter().map(|u| skipped_item("Job", u)));
             }
             Err(e) if e.is_forbidden() => {
                 snap.gaps.push(format!(
@@ -534,7 +555,8 @@ fn merge_sources(
                     s.kind = res.kind.to_string();
                     s
                 }));
-                snap.gaps.extend(listed.undecodable);
+                snap.gaps
+                    .extend(listed.undecodable.iter().map(|u| skipped_item(res.kind, u)));
             }
             Err(e) if e.is_not_found() => {}
             Err(e) if e.is_forbidden() => {

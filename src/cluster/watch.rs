@@ -20,7 +20,7 @@ use kube::runtime::watcher::{self, Event};
 use super::error::Where;
 use super::list::{JOBS, KUSTOMIZATIONS, Resource, SOURCES};
 use super::{Cluster, ClusterError, Scope};
-use crate::model::flux::is_namespace_name;
+use crate::model::flux::{Undecodable, is_namespace_name};
 use crate::model::{Job, Kustomization, Snapshot, Source};
 
 type Key = (String, String);
@@ -201,6 +201,8 @@ fn plan(scope: &Scope, snap: &Snapshot) -> Vec<(Resource, Option<String>)> {
 /// A watched object as the model reads it.
 enum Item {
     Kustomization(Kustomization),
+    /// A Kustomization that does not decode: kept, so it is not taken for missing.
+    Undecodable(Undecodable),
     Job(Job),
     Source(Source),
 }
@@ -217,7 +219,14 @@ fn decode(kind: &str, obj: DynamicObject) -> Option<(Key, Item)> {
     let key = key_of(&obj);
     let value = serde_json::to_value(obj).ok()?;
     let item = match kind {
-        "Kustomization" => Item::Kustomization(serde_json::from_value(value).ok()?),
+        "Kustomization" => match serde_json::from_value(value) {
+            Ok(ks) => Item::Kustomization(ks),
+            Err(e) => Item::Undecodable(Undecodable {
+                namespace: key.0.clone(),
+                name: key.1.clone(),
+                error: e.to_string(),
+            }),
+        },
         "Job" => Item::Job(serde_json::from_value(value).ok()?),
         kind => {
             let mut source: Source = serde_json::from_value(value).ok()?;
@@ -293,6 +302,7 @@ impl Watch {
         for item in self.feeds.iter().flat_map(|f| f.objects.values()) {
             match item {
                 Item::Kustomization(k) => snap.kustomizations.push(k.clone()),
+                Item::Undecodable(u) => snap.undecodable_kustomizations.push(u.clone()),
                 Item::Job(j) => snap.jobs.push(j.clone()),
                 Item::Source(src) => snap.sources.push(src.clone()),
             }

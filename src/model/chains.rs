@@ -64,6 +64,8 @@ pub fn stage_state(ks: &Kustomization, source_revision: Option<&str>) -> StageSt
 struct Node<'a> {
     ks: Option<&'a Kustomization>,
     deps: Vec<Key>,
+    /// It exists, but did not decode.
+    undecodable: Option<&'a super::flux::Undecodable>,
 }
 
 /// Builds the report of the selected chains.
@@ -76,8 +78,18 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
             Node {
                 ks: Some(ks),
                 deps: ks.dependencies(),
+                undecodable: None,
             },
         );
+    }
+    for u in &snap.undecodable_kustomizations {
+        nodes
+            .entry((u.namespace.clone(), u.name.clone()))
+            .or_insert(Node {
+                ks: None,
+                deps: vec![],
+                undecodable: Some(u),
+            });
     }
     let missing: Vec<Key> = nodes
         .values()
@@ -89,6 +101,7 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
         nodes.entry(m).or_insert(Node {
             ks: None,
             deps: vec![],
+            undecodable: None,
         });
     }
     let dependents: BTreeMap<&Key, Vec<&Key>> = {
@@ -151,7 +164,10 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
         };
         let mut stage = match n.ks {
             Some(ks) => build_stage(ks, role, &sources, &jobs, &snap.unreadable_job_namespaces),
-            None => missing_stage(k),
+            None => match n.undecodable {
+                Some(u) => unreadable_stage(k, u),
+                None => missing_stage(k),
+            },
         };
         stage.role_guessed = role_guessed;
         stages.insert(k.clone(), stage);
@@ -383,6 +399,19 @@ fn missing_stage(k: &Key) -> Stage {
         wait: false,
         blocked_by: None,
         jobs: vec![],
+    }
+}
+
+fn unreadable_stage(k: &Key, u: &super::flux::Undecodable) -> Stage {
+    Stage {
+        state: StageState::Unreadable,
+        reason: Some("Undecodable".into()),
+        message: Some(format!(
+            "Kustomization {} exists but cannot be read: {}",
+            key_str(k),
+            u.error
+        )),
+        ..missing_stage(k)
     }
 }
 

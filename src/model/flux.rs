@@ -413,6 +413,14 @@ pub fn short_revision(rev: &str) -> String {
     rev.to_string()
 }
 
+/// An object that exists but does not decode, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Undecodable {
+    pub namespace: String,
+    pub name: String,
+    pub error: String,
+}
+
 /// Everything read from the cluster for one view. Built once (by the cluster
 /// layer, or from YAML), then only read: the lookups index it on first use.
 #[derive(Debug, Clone, Default)]
@@ -427,6 +435,9 @@ pub struct Snapshot {
     /// Namespaces whose Kustomizations could not be listed (`*`: all): a
     /// dependency there is unknown, not missing.
     pub unreadable_kustomization_namespaces: Vec<String>,
+    /// Kustomizations that exist but do not decode: kept in the graph, not
+    /// mistaken for missing.
+    pub undecodable_kustomizations: Vec<Undecodable>,
     index: OnceLock<Index>,
 }
 
@@ -482,6 +493,13 @@ impl Snapshot {
             jobs: positions(self.jobs.iter().map(|j| &j.metadata)),
         });
         (index.lengths == self.lengths()).then_some(index)
+    }
+
+    /// The Kustomization `ns/name` that exists but did not decode.
+    pub fn undecodable(&self, ns: &str, name: &str) -> Option<&Undecodable> {
+        self.undecodable_kustomizations
+            .iter()
+            .find(|u| u.namespace == ns && u.name == name)
     }
 
     /// The Kustomization `ns/name`, if read.

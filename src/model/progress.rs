@@ -109,6 +109,15 @@ fn progress_of(
 ) -> Progress {
     let key = format!("{ns}/{name}");
     let Some(ks) = snap.kustomization(ns, name) else {
+        if let Some(u) = snap.undecodable(ns, name) {
+            // Nothing it says can be checked: a gate must not pass on it.
+            return Progress::Failed(Failure {
+                stage: key.clone(),
+                job: None,
+                reason: "Unreadable".into(),
+                message: format!("Kustomization {key} exists but cannot be read: {}", u.error),
+            });
+        }
         return Progress::Failed(Failure {
             stage: key.clone(),
             job: None,
@@ -371,10 +380,12 @@ fn upstream_culprit(
         parent.push((dep_key.clone(), from.clone()));
         let (ns, name) = &dep_key;
         let Some(dep) = snap.kustomization(ns, name) else {
-            let readable = !snap
-                .unreadable_kustomization_namespaces
-                .iter()
-                .any(|u| u == "*" || u == ns);
+            // Exists but does not decode: not missing; Flux will say whether it blocks.
+            let readable = snap.undecodable(ns, name).is_none()
+                && !snap
+                    .unreadable_kustomization_namespaces
+                    .iter()
+                    .any(|u| u == "*" || u == ns);
             if readable {
                 return Some(Failure {
                     stage: show(&dep_key),

@@ -22,6 +22,12 @@ pub enum Unselectable {
         namespace: String,
         name: String,
     },
+    /// It exists, but does not decode: nothing can be decided about it.
+    Unreadable {
+        namespace: String,
+        name: String,
+        error: String,
+    },
 }
 
 /// The chains to show: those in `namespace` (`None`: all), or those containing
@@ -39,8 +45,16 @@ pub fn select(
         let found: Vec<(String, String)> = snapshot
             .kustomizations
             .iter()
-            .filter(|k| k.metadata.name == *name && in_scope(&k.metadata.namespace))
-            .map(|k| (k.metadata.namespace.clone(), k.metadata.name.clone()))
+            .map(|k| (&k.metadata.namespace, &k.metadata.name))
+            // One that exists but does not decode is found too (and shown Unreadable).
+            .chain(
+                snapshot
+                    .undecodable_kustomizations
+                    .iter()
+                    .map(|u| (&u.namespace, &u.name)),
+            )
+            .filter(|(ns, n)| *n == name && in_scope(ns))
+            .map(|(ns, n)| (ns.clone(), n.clone()))
             .collect();
         if found.is_empty() {
             let candidates = snapshot
@@ -72,6 +86,13 @@ pub fn find_active<'a>(
     name: &str,
 ) -> Result<&'a Kustomization, Unselectable> {
     let Some(ks) = snap.kustomization(ns, name) else {
+        if let Some(u) = snap.undecodable(ns, name) {
+            return Err(Unselectable::Unreadable {
+                namespace: ns.to_string(),
+                name: name.to_string(),
+                error: u.error.clone(),
+            });
+        }
         let unknown = select(snap, Some(ns), &[name.to_string()])
             .err()
             .unwrap_or_else(|| {

@@ -19,7 +19,7 @@ fn escape(s: &str) -> String {
 
 fn class(state: StageState) -> &'static str {
     match state {
-        StageState::Failed | StageState::Missing => "failed",
+        StageState::Failed | StageState::Missing | StageState::Unreadable => "failed",
         StageState::Blocked
         | StageState::Progressing
         | StageState::NeverReconciled

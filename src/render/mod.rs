@@ -192,7 +192,7 @@ pub fn role(stage: &crate::report::Stage) -> String {
 pub fn symbol(state: StageState) -> &'static str {
     match state {
         StageState::UpToDate | StageState::Ready => "✔",
-        StageState::Failed | StageState::Missing => "✗",
+        StageState::Failed | StageState::Missing | StageState::Unreadable => "✗",
         _ => "◎",
     }
 }

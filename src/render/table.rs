@@ -8,7 +8,7 @@ use crate::report::{Chain, ChainReport, Job, JobPhase, Stage, StageState};
 
 fn state_color(state: StageState) -> Option<Color> {
     match state {
-        StageState::Failed | StageState::Missing => Some(Color::Red),
+        StageState::Failed | StageState::Missing | StageState::Unreadable => Some(Color::Red),
         StageState::Blocked
         | StageState::Progressing
         | StageState::NeverReconciled
@@ -231,6 +231,9 @@ pub(super) fn explanations(chain: &Chain) -> Vec<String> {
                     Some(cause) if cause.state == StageState::Missing => {
                         format!("blocked by {}, which does not exist", cause.stage)
                     }
+                    Some(cause) if cause.state == StageState::Unreadable => {
+                        format!("blocked by {}, which cannot be read", cause.stage)
+                    }
                     Some(cause) => {
                         let mut s =
                             format!("blocked by {} ({})", cause.stage, cause.state.as_str());
@@ -253,6 +256,11 @@ pub(super) fn explanations(chain: &Chain) -> Vec<String> {
                 "✗ {}: {}",
                 stage.key(),
                 "named in dependsOn, but no such Kustomization exists"
+            )),
+            StageState::Unreadable => lines.push(format!(
+                "✗ {}: {}",
+                stage.key(),
+                stage.message.as_deref().unwrap_or("cannot be read")
             )),
             _ => {}
         }

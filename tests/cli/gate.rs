@@ -758,3 +758,71 @@ async fn one_malformed_reference_does_not_blind_the_whole_view() {
         "the rest is shown: {names:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kustomization_that_does_not_decode_is_unreadable_not_missing() {
+    let sb = live("canonical", 100.0).await;
+    patch(
+        &sb,
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "app-pre-deploy",
+        json!({"status": {"inventory": {"entries": [{"id": 5, "v": "v1"}]}}}),
+        true,
+    );
+    let r = jobgate(
+        &sb,
+        "undecodable",
+        &["status", "app-pre-deploy", "-o", "json"],
+    )
+    .await;
+    // A partial view: exit 2, the decode error said.
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: skipped Kustomization apps/app-pre-deploy: "),
+        "{}",
+        r.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let stages = report["chains"][0]["stages"].as_array().unwrap();
+    let pre = stages
+        .iter()
+        .find(|s| s["name"] == "app-pre-deploy")
+        .expect("found by name, not 'not found'");
+    assert_eq!(pre["state"], "unreadable");
+    assert!(
+        pre["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Kustomization apps/app-pre-deploy exists but cannot be read: "),
+        "{pre}"
+    );
+    let table = jobgate(&sb, "undecodable", &["status"]).await;
+    assert!(
+        !table.stdout.contains("no such Kustomization exists"),
+        "{}",
+        table.stdout
+    );
+    // A gate cannot pass on what it cannot read; rerun cannot act on it.
+    let wait = jobgate(
+        &sb,
+        "undecodable",
+        &["wait", "app-deploy", "--timeout", "20s"],
+    )
+    .await;
+    assert_eq!(wait.code, 1, "{}", wait.stderr);
+    assert!(
+        wait.stderr.contains("✗ apps/app-pre-deploy: Unreadable: Kustomization apps/app-pre-deploy exists but cannot be read"),
+        "{}",
+        wait.stderr
+    );
+    let rerun = jobgate(&sb, "undecodable", &["rerun", "app-pre-deploy", "--yes"]).await;
+    assert_eq!(rerun.code, 2, "{}", rerun.stderr);
+    assert!(
+        rerun.stderr.contains("exists but cannot be read"),
+        "{}",
+        rerun.stderr
+    );
+    assert!(deletes(&sb).is_empty());
+}
