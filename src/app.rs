@@ -29,7 +29,10 @@ pub async fn run(settings: Settings, out: &mut dyn Write, err: &mut dyn Write) -
             match settings.timeout {
                 Some(t) => {
                     tokio::time::sleep(t).await;
-                    Err(AppError::Timeout(t))
+                    Err(AppError::Timeout {
+                        after: t,
+                        following: !matches!(settings.command, CommandSettings::Status(_)),
+                    })
                 }
                 None => std::future::pending().await,
             }

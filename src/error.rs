@@ -42,8 +42,16 @@ pub enum AppError {
     /// Stopped after changing something (`app` adds what, and how to recover).
     #[error("{0}")]
     Partial(String),
-    #[error("timed out after {}: the command did not finish within --timeout; raise it, or look at what it was waiting for with `kubectl jobgate status`", crate::settings::format_duration(*.0))]
-    Timeout(Duration),
+    #[error("timed out after {}: {}", crate::settings::format_duration(*.after), if *.following {
+        "the command did not finish within --timeout; raise it, or look at what it was waiting for with `kubectl jobgate status`"
+    } else {
+        "the cluster did not answer within --timeout; raise it (or --request-timeout), and see how long each request takes with -v"
+    })]
+    Timeout {
+        after: Duration,
+        /// The command follows stages (reconcile, rerun, wait), rather than reading once.
+        following: bool,
+    },
     #[error("interrupted")]
     Interrupted,
     /// Writing stdout or stderr failed (`?` on a write converts to this).
@@ -107,7 +115,7 @@ impl AppError {
             | AppError::Output(_) => Exit::Usage,
             // Something changed in the cluster before it stopped.
             AppError::Partial(_) => Exit::Unhealthy,
-            AppError::Timeout(_) => Exit::Timeout,
+            AppError::Timeout { .. } => Exit::Timeout,
             AppError::Interrupted => Exit::Interrupted,
         }
     }

@@ -42,12 +42,51 @@ fn describe(e: KubeconfigError, options: &KubeOptions) -> ClusterError {
     ClusterError::Kubeconfig(msg)
 }
 
+/// Which CA the kubeconfig has the server's certificate checked against, in
+/// words for an error: the cluster entry's file or inline data, or the
+/// system's roots when it names none.
+fn trusted_ca(kubeconfig: &Kubeconfig, options: &KubeOptions) -> String {
+    let context = options
+        .context
+        .as_ref()
+        .or(kubeconfig.current_context.as_ref());
+    let cluster_name = options.cluster.clone().or_else(|| {
+        kubeconfig
+            .contexts
+            .iter()
+            .find(|c| Some(&c.name) == context)
+            .and_then(|c| c.context.as_ref())
+            .map(|c| c.cluster.clone())
+    });
+    let Some(name) = cluster_name else {
+        return "the CA of the kubeconfig's cluster".into();
+    };
+    let cluster = kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.cluster.as_ref());
+    match cluster {
+        Some(c) if c.certificate_authority.is_some() => format!(
+            "the CA in {} (certificate-authority of cluster \"{name}\" in your kubeconfig)",
+            c.certificate_authority.as_deref().unwrap_or_default()
+        ),
+        Some(c) if c.certificate_authority_data.is_some() => {
+            format!("the certificate-authority-data of cluster \"{name}\" in your kubeconfig")
+        }
+        _ => format!(
+            "any CA this system trusts (cluster \"{name}\" in your kubeconfig names no certificate-authority)"
+        ),
+    }
+}
+
 pub(super) async fn connect(options: &KubeOptions) -> Result<Cluster, ClusterError> {
     let kubeconfig = match &options.kubeconfig {
         Some(path) => Kubeconfig::read_from(path),
         None => Kubeconfig::read(),
     }
     .map_err(|e| describe(e, options))?;
+    let ca = trusted_ca(&kubeconfig, options);
     let kco = KubeConfigOptions {
         context: options.context.clone(),
         cluster: options.cluster.clone(),
@@ -80,6 +119,7 @@ pub(super) async fn connect(options: &KubeOptions) -> Result<Cluster, ClusterErr
         client,
         default_namespace,
         server,
+        ca,
         verbose: options.verbose,
     })
 }

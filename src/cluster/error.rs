@@ -12,6 +12,19 @@ pub enum ClusterError {
     )]
     Unreachable { server: String, detail: String },
     #[error(
+        "the API server at {server} did not answer within --request-timeout: it may be overloaded, or the network slow. Raise --request-timeout, or check the server with `kubectl get --raw /readyz`"
+    )]
+    TimedOut { server: String },
+    #[error(
+        "cannot verify the API server at {server}: {detail}. Its certificate is not signed by {ca}: if the cluster was recreated or its certificates rotated, get a fresh kubeconfig for it (or correct that CA)"
+    )]
+    Tls {
+        server: String,
+        detail: String,
+        /// Which CA was trusted, in words (the kubeconfig's file or data, or the system's roots).
+        ca: String,
+    },
+    #[error(
         "the cluster at {server} rejected the credentials (401 Unauthorized): they may have expired. Log in again or refresh your kubeconfig"
     )]
     Unauthorized { server: String },
@@ -81,19 +94,30 @@ impl ClusterError {
                 },
             },
             kube::Error::SerdeError(e) => ClusterError::Decode(e.to_string()),
-            other => {
-                let detail = match root_cause(&other) {
-                    // hyper-timeout's words for an expired connect or read timeout.
-                    d if d == "deadline has elapsed" => {
-                        "no answer in time (see --request-timeout)".to_string()
-                    }
-                    d => d,
-                };
-                ClusterError::Unreachable {
+            other => match root_cause(&other) {
+                // hyper-timeout's words for an expired connect or read timeout.
+                d if d == "deadline has elapsed" || d == "timed out" => ClusterError::TimedOut {
+                    server: server.to_string(),
+                },
+                detail => ClusterError::Unreachable {
                     server: server.to_string(),
                     detail,
+                },
+            },
+        }
+    }
+
+    /// The error as this cluster's: a certificate failure names the CA trusted.
+    pub(crate) fn with_ca(self, ca: &str) -> Self {
+        match self {
+            ClusterError::Unreachable { server, detail } if is_certificate_error(&detail) => {
+                ClusterError::Tls {
+                    server,
+                    detail,
+                    ca: ca.to_string(),
                 }
             }
+            other => other,
         }
     }
 
@@ -115,6 +139,12 @@ impl ClusterError {
     pub fn is_forbidden(&self) -> bool {
         matches!(self, ClusterError::Forbidden { .. })
     }
+}
+
+/// rustls's words for a certificate it does not accept.
+fn is_certificate_error(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    d.contains("certificate") || d.contains("unknownissuer") || d.contains("notvalidforname")
 }
 
 /// The innermost cause, which says what actually went wrong (refused, timed out, bad certificate...).

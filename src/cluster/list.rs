@@ -221,7 +221,7 @@ impl Cluster {
         };
         self.retrying(what, Verb::Read, once)
             .await
-            .map_err(|e| ClusterError::from_kube(e, &self.server))
+            .map_err(|e| self.fail(e))
     }
 
     /// All pages of one resource in one namespace (or all). Each page is

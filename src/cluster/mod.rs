@@ -52,6 +52,8 @@ pub struct Cluster {
     client: kube::Client,
     default_namespace: String,
     server: String,
+    /// The CA the server's certificate is checked against, in words.
+    ca: String,
     verbose: bool,
 }
 
@@ -63,6 +65,11 @@ impl Cluster {
     /// The namespace the kubeconfig's context selects (`default` if none).
     pub fn default_namespace(&self) -> &str {
         &self.default_namespace
+    }
+
+    /// A kube error as this cluster's error.
+    fn fail(&self, e: kube::Error) -> ClusterError {
+        ClusterError::from_kube(e, &self.server).with_ca(&self.ca)
     }
 
     fn log(&self, started: Instant, what: &str) {

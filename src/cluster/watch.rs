@@ -43,8 +43,43 @@ struct Feed {
     gap: bool,
 }
 
-/// How long one watch may keep failing before the command ends.
-pub const WATCH_GIVE_UP: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long one watch may keep failing before the command ends: longer than
+/// a kube-apiserver restart takes under load (measured on the real stack:
+/// over 30 s of 503 "not all HTTP paths installed" and 429 "storage is
+/// (re)initializing"), and bounded without `--timeout`.
+pub const WATCH_GIVE_UP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The delays between a failing watch's attempts: 0.5 s doubling to 4 s, so a
+/// server back from a restart is seen within seconds (kube-runtime's default
+/// grows to 30 s, most of the give-up time).
+struct WatchBackoff {
+    next: std::time::Duration,
+}
+
+const FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+const MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(4);
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        WatchBackoff { next: FIRST_RETRY }
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = std::time::Duration;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let now = self.next;
+        self.next = (now * 2).min(MAX_RETRY);
+        Some(now)
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.next = FIRST_RETRY;
+    }
+}
 
 /// A live view of the cluster's chains; it widens itself when they reach new namespaces.
 pub struct Watch {
@@ -106,7 +141,7 @@ fn feeds(client: &kube::Client, plan: &[(Resource, Option<String>)]) -> (Vec<Fee
             None => Api::all_with(client.clone(), &ar),
         };
         let stream = watcher::watcher(api, watcher::Config::default())
-            .default_backoff()
+            .backoff(WatchBackoff::default())
             .map(move |e| (i, e));
         streams.push(stream.boxed());
         feeds.push(Feed {

@@ -51,7 +51,7 @@ impl Cluster {
         let merge = Patch::Merge(&patch);
         self.retrying(&what, Verb::Write, || api.patch(name, &params, &merge))
             .await
-            .map_err(|e| ClusterError::from_kube(e, &self.server))?;
+            .map_err(|e| self.fail(e))?;
         self.log(
             started,
             &format!("{what} (reconcile.fluxcd.io/requestedAt={token})"),
@@ -107,7 +107,7 @@ impl Cluster {
             },
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(Deletion::AlreadyGone),
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(Deletion::Replaced),
-            Err(e) => Err(ClusterError::from_kube(e, &self.server)),
+            Err(e) => Err(self.fail(e)),
         }
     }
 }

@@ -140,9 +140,19 @@ fn progress_of(
         .as_deref()
         .is_none_or(|t| handled(ks.status.last_handled_reconcile_at.as_deref(), t));
     if !handled {
+        // Busy with an earlier run (health checks can take its whole timeout):
+        // Flux handles the request after it.
+        let busy = condition(&ks.status.conditions, "Ready")
+            .filter(|c| c.status == "Unknown" && !c.message.is_empty());
         return Progress::Waiting {
             state: StageState::Progressing,
-            why: "waiting for Flux to pick up the reconcile request".into(),
+            why: match busy {
+                Some(c) => format!(
+                    "{} (an earlier reconcile; Flux handles the request after it)",
+                    c.message
+                ),
+                None => "waiting for Flux to pick up the reconcile request".into(),
+            },
         };
     }
 

@@ -546,6 +546,11 @@ async fn another_clients_later_request_handled_instead_of_ours_does_not_hang() {
         .unwrap();
     stderr.read_to_string(&mut seen).await.unwrap();
     assert_eq!(status.code(), Some(0), "{seen}");
+    // While Flux is busy with the earlier run, the narration says that, not "picking up".
+    assert!(
+        seen.contains("(an earlier reconcile; Flux handles the request after it)"),
+        "{seen}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -604,8 +609,8 @@ async fn ended(
     mut seen: String,
 ) -> (i32, String) {
     let mut rest = String::new();
-    // A watch is given 30 s to recover (an apiserver restart): more than a step.
-    let ended = tokio::time::timeout(2 * STEP, async {
+    // A watch is given 60 s to recover (an apiserver restart): more than a step.
+    let ended = tokio::time::timeout(3 * STEP, async {
         let (read, status) = tokio::join!(stderr.read_to_string(&mut rest), child.wait());
         read.unwrap();
         status.unwrap()
@@ -642,7 +647,7 @@ async fn a_watch_failing_every_time_ends_the_command_and_says_each_retry() {
     }
     let last = stderr.lines().last().unwrap_or("");
     assert!(
-        last.starts_with("error: the watch of jobs in namespace apps kept failing for 30s (")
+        last.starts_with("error: the watch of jobs in namespace apps kept failing for 60s (")
             && last.ends_with("attempts; the last: 500 InternalError: Internal error occurred: injected fault (jobgate-sandbox)): the API server may be overloaded, restarting or gone. Check it with `kubectl get --raw /readyz`, then run the command again"),
         "{stderr}"
     );
@@ -706,7 +711,7 @@ async fn the_server_gone_mid_wait_ends_it() {
     let (code, stderr) = ended(child, stderr, seen).await;
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("kept failing for 30s (") && stderr.contains("Connection refused"),
+        stderr.contains("kept failing for 60s (") && stderr.contains("Connection refused"),
         "{stderr}"
     );
 }
@@ -825,4 +830,82 @@ async fn a_kustomization_that_does_not_decode_is_unreadable_not_missing() {
         rerun.stderr
     );
     assert!(deletes(&sb).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_answers_wrong_cas_and_unreadable_logs_are_each_said_as_what_they_are() {
+    let sb = live("failed", 100.0).await;
+    // An expired --request-timeout is not "cannot reach the cluster".
+    sb.add_fault(Fault::Latency {
+        path: "/apis/kustomize.toolkit.fluxcd.io/*".into(),
+        method: None,
+        millis: 3000,
+        count: Some(1),
+    });
+    let r = jobgate(&sb, "slow", &["status", "--request-timeout", "1s"]).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .trim()
+            .starts_with("error: the API server at https://127.0.0.1:")
+            && r.stderr.contains("did not answer within --request-timeout"),
+        "{}",
+        r.stderr
+    );
+    // status's --timeout does not send the user to status.
+    sb.add_fault(Fault::Latency {
+        path: "/apis/kustomize.toolkit.fluxcd.io/*".into(),
+        method: None,
+        millis: 3000,
+        count: Some(1),
+    });
+    let r = jobgate(&sb, "slow", &["status", "--timeout", "1s"]).await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.trim(),
+        "error: timed out after 1s: the cluster did not answer within --timeout; raise it (or --request-timeout), and see how long each request takes with -v"
+    );
+    // A 403 on pods/log says the log tail was not readable, and why.
+    sb.add_fault(Fault::Deny {
+        verb: "get".into(),
+        group: "".into(),
+        resource: "pods/log".into(),
+        namespace: None,
+        name: None,
+    });
+    let r = jobgate(&sb, "log-403", &["status", "-o", "json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let why = report["chains"][0]["stages"][0]["jobs"][0]["logUnavailable"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        why.starts_with("the log of pod db-migration-")
+            && why.contains("could not be read: ")
+            && why.contains("forbidden"),
+        "{why}"
+    );
+
+    // A CA that does not sign the server's certificate: which CA, and what to do.
+    let other = live("canonical", 100.0).await;
+    let kubeconfig = std::fs::read_to_string(other.kubeconfig())
+        .unwrap()
+        .replace(other.url(), sb.url());
+    let path = sb.kubeconfig().with_file_name("wrong-ca.kubeconfig");
+    std::fs::write(&path, kubeconfig).unwrap();
+    let r = super::run(command(BIN, &path, "wrong-ca", &["status"])).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "error: cannot verify the API server at {}: ",
+            sb.url()
+        )) && r.stderr.contains(
+            "Its certificate is not signed by the certificate-authority-data of cluster \""
+        ) && r
+            .stderr
+            .trim_end()
+            .ends_with("get a fresh kubeconfig for it (or correct that CA)"),
+        "{}",
+        r.stderr
+    );
 }
