@@ -46,6 +46,8 @@ pub struct RequestRecord {
     pub name: String,
     pub code: u16,
     pub user_agent: String,
+    /// The body of a patch or delete as sent (the patch, or the DeleteOptions).
+    pub body: String,
 }
 
 /// State shared by all connections.
@@ -93,6 +95,8 @@ struct Info {
     resource: String,
     namespace: String,
     name: String,
+    /// The body of a patch or delete, as sent.
+    body: String,
 }
 
 fn full(bytes: impl Into<Bytes>) -> Body {
@@ -184,6 +188,7 @@ pub async fn handle(
             name: info.name,
             code: response.status().as_u16(),
             user_agent,
+            body: info.body,
         };
         shared
             .requests
@@ -437,6 +442,7 @@ async fn resource(
         resource: plural.clone(),
         namespace: ns.clone().unwrap_or_default(),
         name: name.clone().unwrap_or_default(),
+        body: String::new(),
     };
     // A watch is a GET; faults can also name it by its verb, as `WATCH`.
     let method_or_watch = if verb == "watch" {
@@ -518,6 +524,7 @@ async fn resource(
             let kind = PatchType::from_content_type(&content_type)
                 .ok_or_else(ApiError::unsupported_media_type)?;
             let body = read_body(req).await?;
+            info.body = String::from_utf8_lossy(&body).into_owned();
             let force = truthy(&q, "force");
             if force && kind != PatchType::Apply {
                 return Err(ApiError::bad_request(
@@ -536,6 +543,7 @@ async fn resource(
         }
         "delete" => {
             let body = read_body(req).await?;
+            info.body = String::from_utf8_lossy(&body).into_owned();
             let del = delete_options(&body, &q)?;
             let outcome = s.api.delete(res, &ns_str, &name_str, &del)?;
             let mut r = match outcome.deleted {
