@@ -6,6 +6,7 @@
 mod actions;
 mod gate;
 mod krew;
+mod matrix;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
