@@ -131,6 +131,9 @@ async fn status(
     for warning in &found.report.warnings {
         writeln!(err, "warning: {}", render::sanitize(warning))?;
     }
+    for note in &found.snapshot.notes {
+        writeln!(err, "note: {}", render::sanitize(note))?;
+    }
     let all_namespaces = scope == Scope::All;
     if found.report.chains.is_empty() {
         let place = match &scope {

@@ -39,6 +39,11 @@ pub async fn reconcile(
     let ks = find_active(&snap, req.namespace, req.name)
         .map_err(|e| AppError::unselectable(e, "Flux ignores reconcile requests while it is"))?;
     let key = format!("{}/{}", req.namespace, req.name);
+    if req.downstream {
+        for note in &snap.notes {
+            writeln!(err, "note: {}", crate::render::sanitize(note))?;
+        }
+    }
     let source = ks.source_key();
     let mut follower = Follower::new(cluster, &scope, snap);
     if req.with_source {

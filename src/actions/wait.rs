@@ -32,6 +32,9 @@ pub async fn wait(
         ));
     }
     let snap = cluster.snapshot(scope).await?;
+    for note in &snap.notes {
+        writeln!(err, "note: {}", crate::render::sanitize(note))?;
+    }
     // --all: every chain in scope, as `status` with no names.
     let names = if req.all { &[][..] } else { req.names };
     let selection =

@@ -310,10 +310,20 @@ impl Cluster {
             .iter()
             .map(|r| (here.clone(), r.kind))
             .collect();
-        let (ks, jobs, sources) = futures::join!(
+        // In one namespace, its chains may reach others both ways: a dependency
+        // names its namespace, a dependent does not. Kustomizations of every
+        // namespace, where the user may list them, find both in one request.
+        let everywhere = async {
+            match scope {
+                Scope::Namespace(_) => Some(self.kustomizations(&[None], false).await),
+                Scope::All => None,
+            }
+        };
+        let (ks, jobs, sources, everywhere) = futures::join!(
             self.kustomizations(std::slice::from_ref(&here), true),
             self.jobs(vec![here.clone()]),
             self.sources(SOURCES[..2].iter().map(|r| (here.clone(), *r)).collect()),
+            everywhere,
         );
         let (ks, gaps, _, undecodable) = ks?;
         snap.kustomizations = ks;
@@ -321,8 +331,23 @@ impl Cluster {
         snap.undecodable_kustomizations = undecodable;
         merge_jobs(&mut snap, jobs)?;
         merge_sources(&mut snap, sources)?;
+        let everywhere = match everywhere {
+            Some(Ok((all, _, unreadable, undecodable))) if unreadable.is_empty() => {
+                Some((all, undecodable))
+            }
+            Some(_) => {
+                snap.notes.push(
+                    "dependents in other namespaces are not shown: listing Kustomizations in all namespaces is not allowed (or failed)"
+                        .into(),
+                );
+                None
+            }
+            None => None,
+        };
 
-        if let Scope::Namespace(_) = scope {
+        if let Some((all, undecodable)) = everywhere {
+            connect_across_namespaces(&mut snap, all, undecodable);
+        } else if let Scope::Namespace(_) = scope {
             loop {
                 let wanted: Vec<Option<String>> = snap
                     .kustomizations
@@ -485,6 +510,64 @@ impl Cluster {
         }
         Ok((items, gaps, unreadable, undecodable))
     }
+}
+
+/// Adds to a one-namespace snapshot the Kustomizations of other namespaces
+/// its chains reach, in either direction (dependencies and dependents,
+/// transitively), from the list of every namespace.
+fn connect_across_namespaces(
+    snap: &mut Snapshot,
+    all: Vec<Kustomization>,
+    undecodable: Vec<Undecodable>,
+) {
+    use std::collections::{BTreeMap, BTreeSet};
+    type Key = (String, String);
+    let key = |k: &Kustomization| (k.metadata.namespace.clone(), k.metadata.name.clone());
+    let mut chosen: BTreeSet<Key> = snap.kustomizations.iter().map(key).collect();
+    let by_key: BTreeMap<Key, &Kustomization> = all.iter().map(|k| (key(k), k)).collect();
+    let mut dependents: BTreeMap<Key, Vec<Key>> = BTreeMap::new();
+    for k in &all {
+        for dep in k.dependencies() {
+            dependents.entry(dep).or_default().push(key(k));
+        }
+    }
+    let mut queue: Vec<Key> = chosen.iter().cloned().collect();
+    let mut added: Vec<Key> = vec![];
+    while let Some(k) = queue.pop() {
+        let deps = by_key
+            .get(&k)
+            .map(|ks| ks.dependencies())
+            .unwrap_or_default();
+        for next in deps
+            .into_iter()
+            .chain(dependents.get(&k).cloned().unwrap_or_default())
+        {
+            if by_key.contains_key(&next) && chosen.insert(next.clone()) {
+                added.push(next.clone());
+                queue.push(next);
+            }
+        }
+    }
+    snap.kustomizations.extend(
+        added
+            .iter()
+            .filter_map(|k| by_key.get(k).map(|ks| (*ks).clone())),
+    );
+    let referenced: BTreeSet<Key> = snap
+        .kustomizations
+        .iter()
+        .flat_map(|k| k.dependencies())
+        .collect();
+    let have: BTreeSet<Key> = snap
+        .undecodable_kustomizations
+        .iter()
+        .map(|u| (u.namespace.clone(), u.name.clone()))
+        .collect();
+    snap.undecodable_kustomizations
+        .extend(undecodable.into_iter().filter(|u| {
+            let k = (u.namespace.clone(), u.name.clone());
+            referenced.contains(&k) && !have.contains(&k)
+        }));
 }
 
 /// A gap for an item of a list that did not decode.

@@ -430,6 +430,8 @@ pub struct Snapshot {
     pub jobs: Vec<Job>,
     /// What could not be read (forbidden namespaces, undecodable objects), in words.
     pub gaps: Vec<String>,
+    /// What the view leaves out by design, in words (not a partial view).
+    pub notes: Vec<String>,
     /// Namespaces whose Jobs could not be listed (`*`: all): their Jobs are unknown, not gone.
     pub unreadable_job_namespaces: Vec<String>,
     /// Namespaces whose Kustomizations could not be listed (`*`: all): a

@@ -719,6 +719,14 @@ async fn the_server_gone_mid_wait_ends_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_malformed_reference_does_not_blind_the_whole_view() {
     let sb = live("canonical", 100.0).await;
+    // Without the list of every namespace, dependencies are followed namespace by namespace.
+    sb.add_fault(Fault::Deny {
+        verb: "list".into(),
+        group: "kustomize.toolkit.fluxcd.io".into(),
+        resource: "kustomizations".into(),
+        namespace: Some("".into()),
+        name: None,
+    });
     // A dependsOn namespace that cannot be a namespace (nor part of a URI).
     patch(
         &sb,
@@ -1178,4 +1186,61 @@ async fn rerun_only_ever_deletes_the_named_stages_own_jobs() {
             assert_eq!(r.code, 2, "{context}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependents_in_other_namespaces_are_part_of_the_chain() {
+    let sb = super::sandbox("multi-app").await;
+    // billing/billing-pre-deploy depends on infra/database; billing-deploy after it is suspended.
+    let r = jobgate(&sb, "dependents", &["status", "-n", "infra", "-o", "json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let stages: Vec<String> = report["chains"][0]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s["namespace"].as_str().unwrap(),
+                s["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "infra/database",
+            "billing/billing-pre-deploy",
+            "billing/billing-deploy"
+        ],
+        "{}",
+        r.stderr
+    );
+    // The gate on database's chain checks its dependents too: one is suspended.
+    let w = jobgate(
+        &sb,
+        "dependents",
+        &["wait", "database", "-n", "infra", "--timeout", "10s"],
+    )
+    .await;
+    assert_eq!(w.code, 1, "{}", w.stderr);
+    assert!(
+        w.stderr.contains("✗ billing/billing-deploy: Suspended"),
+        "{}",
+        w.stderr
+    );
+    // Where Kustomizations cannot be listed in all namespaces, the view says what it leaves out.
+    sb.add_fault(Fault::Deny {
+        verb: "list".into(),
+        group: "kustomize.toolkit.fluxcd.io".into(),
+        resource: "kustomizations".into(),
+        namespace: Some("".into()),
+        name: None,
+    });
+    let r = jobgate(&sb, "dependents", &["status", "-n", "infra"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.trim(),
+        "note: dependents in other namespaces are not shown: listing Kustomizations in all namespaces is not allowed (or failed)"
+    );
 }

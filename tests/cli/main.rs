@@ -347,16 +347,17 @@ async fn namespaces_names_and_constant_requests() {
         .map(|r| format!("{} {}", r.resource, r.namespace))
         .collect();
     lists.sort();
-    // Round one: the scope's Kustomizations, Jobs and usual sources at once;
-    // then infra's Kustomizations (a dependency) and its GitRepository.
+    // Round one: the scope's Kustomizations, Jobs and usual sources, and every
+    // namespace's Kustomizations (dependents name no namespace) at once; then
+    // the GitRepository of infra, which the chain reached.
     assert_eq!(
         lists,
         [
             "gitrepositories billing",
             "gitrepositories infra",
             "jobs billing",
+            "kustomizations ",
             "kustomizations billing",
-            "kustomizations infra",
             "ocirepositories billing",
         ],
         "one request per resource and namespace reached, none per object"
@@ -984,7 +985,7 @@ async fn a_server_error_says_what_to_do() {
     let sb = sandbox("canonical").await;
     // A transient 500 on a read is retried, and said.
     sb.add_fault(Fault::Fail {
-        path: "/apis/kustomize.toolkit.fluxcd.io/*".into(),
+        path: "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/apps/kustomizations".into(),
         method: None,
         count: 1,
         status: 500,
@@ -998,7 +999,7 @@ async fn a_server_error_says_what_to_do() {
     );
     // A persistent one, after the retries, says what to do.
     sb.add_fault(Fault::Fail {
-        path: "/apis/kustomize.toolkit.fluxcd.io/*".into(),
+        path: "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/apps/kustomizations".into(),
         method: None,
         count: 6,
         status: 500,

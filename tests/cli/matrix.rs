@@ -27,7 +27,9 @@ struct Cell {
     says: &'static str,
 }
 
-const KS: &str = "/apis/kustomize.toolkit.fluxcd.io/*";
+/// The Kustomizations of the command's namespace (not the list of every
+/// namespace, which only finds dependents and may fail on its own).
+const KS: &str = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/apps/kustomizations";
 
 fn fail(path: &str, method: &str, count: u32, status: u16, retry_after: Option<u64>) -> Fault {
     Fault::Fail {

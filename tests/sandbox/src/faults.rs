@@ -50,7 +50,8 @@ pub enum Fault {
     },
     /// Forget the change history now: watches and continue tokens from older versions get 410 Gone.
     Gone,
-    /// Deny a verb on a resource (optionally one namespace or name) with the RBAC 403.
+    /// Deny a verb on a resource (optionally one namespace or name; namespace
+    /// `""`: only requests across all namespaces) with the RBAC 403.
     Deny {
         verb: String,
         #[serde(default)]
@@ -230,7 +231,11 @@ impl Faults {
                     (v == verb || v == "*")
                         && g == group
                         && r == resource
-                        && n.as_deref().is_none_or(|n| Some(n) == namespace)
+                        // `""`: requests across all namespaces only (what a
+                        // namespaced RoleBinding does not grant).
+                        && n.as_deref().is_none_or(|n| {
+                            Some(n) == namespace || (n.is_empty() && namespace.is_none())
+                        })
                         && nm.as_deref().is_none_or(|nm| nm == name)
                 }
                 _ => false,
