@@ -1244,3 +1244,73 @@ async fn dependents_in_other_namespaces_are_part_of_the_chain() {
         "note: dependents in other namespaces are not shown: listing Kustomizations in all namespaces is not allowed (or failed)"
     );
 }
+
+/// Ctrl-C between the delete and the reconcile request (the Job still held
+/// by a finalizer): the stop says what was deleted, the cluster agrees, and
+/// the printed command brings the Job back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_after_the_delete_says_what_was_deleted_and_the_command_recovers() {
+    let sb = live("canonical", 100.0).await;
+    let uid = uid_of(&sb, "db-migration");
+    patch(
+        &sb,
+        "batch",
+        "jobs",
+        "db-migration",
+        json!({"metadata": {"finalizers": ["example.com/hold"]}}),
+        false,
+    );
+    let mut child = command(
+        BIN,
+        sb.kubeconfig(),
+        "ctrl-c-after",
+        &["rerun", "app-pre-deploy", "-n", "apps", "--yes"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let seen = stderr_until(&mut stderr, "held by finalizer").await;
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        tokio::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .await
+            .unwrap()
+            .success()
+    );
+    let (code, stderr) = ended(child, stderr, seen).await;
+    assert_eq!(code, 130, "{stderr}");
+    let last = stderr.lines().last().unwrap_or("");
+    let recover = "kubectl jobgate reconcile app-pre-deploy -n apps";
+    assert_eq!(
+        last,
+        format!(
+            "stopped after deleting job.batch/db-migration in apps before requesting a reconcile: Flux recreates them only at its next reconcile of apps/app-pre-deploy; recover now with `{recover}`"
+        )
+    );
+    // The cluster agrees: marked for deletion, no reconcile requested.
+    let held = job(&sb, "db-migration").unwrap();
+    assert!(held["metadata"]["deletionTimestamp"].is_string());
+    assert!(
+        !sb.requests().iter().any(|q| q.verb == "patch"),
+        "no reconcile was requested"
+    );
+    // Released, and the printed command recovers.
+    patch(
+        &sb,
+        "batch",
+        "jobs",
+        "db-migration",
+        json!({"metadata": {"finalizers": null}}),
+        false,
+    );
+    let argv: Vec<&str> = recover.split(' ').skip(2).collect();
+    let r = jobgate(&sb, "ctrl-c-after", &argv).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let new = job(&sb, "db-migration").unwrap();
+    assert_ne!(new["metadata"]["uid"].as_str().unwrap(), uid);
+    assert_eq!(new["status"]["succeeded"], 1);
+}
