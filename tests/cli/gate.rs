@@ -44,6 +44,60 @@ async fn stderr_until(stderr: &mut BufReader<tokio::process::ChildStderr>, wante
     seen
 }
 
+/// Merge-patches a Kustomization of `apps` (its status with `status`).
+fn patch_ks(sb: &Sandbox, name: &str, body: serde_json::Value, status: bool) {
+    patch(
+        sb,
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        name,
+        body,
+        status,
+    );
+}
+
+/// Puts a finalizer on the Job `db-migration` (`Some`), or takes it off.
+fn hold(sb: &Sandbox, finalizer: Option<&str>) {
+    let finalizers = finalizer.map(|f| json!([f]));
+    patch(
+        sb,
+        "batch",
+        "jobs",
+        "db-migration",
+        json!({"metadata": {"finalizers": finalizers}}),
+        false,
+    );
+}
+
+/// Starts jobgate with its stderr to read as it goes.
+fn spawn(
+    sb: &Sandbox,
+    test: &str,
+    args: &[&str],
+) -> (
+    tokio::process::Child,
+    BufReader<tokio::process::ChildStderr>,
+) {
+    let mut child = command(BIN, sb.kubeconfig(), test, args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    (child, stderr)
+}
+
+/// Sends SIGINT, as Ctrl-C does.
+async fn interrupt(child: &tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rerun_refuses_an_inventory_job_another_stage_owns() {
     let sb = live("canonical", 100.0).await;
@@ -219,25 +273,8 @@ async fn a_rerun_timed_out_after_deleting_says_how_to_recover() {
 async fn a_job_held_by_a_finalizer_is_not_reported_deleted_until_it_is() {
     let sb = live("canonical", 100.0).await;
     let uid = uid_of(&sb, "db-migration");
-    patch(
-        &sb,
-        "batch",
-        "jobs",
-        "db-migration",
-        json!({"metadata": {"finalizers": ["example.com/hold"]}}),
-        false,
-    );
-    let mut child = command(
-        BIN,
-        sb.kubeconfig(),
-        "finalizer",
-        &["rerun", "app-pre-deploy", "--yes"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    hold(&sb, Some("example.com/hold"));
+    let (mut child, mut stderr) = spawn(&sb, "finalizer", &["rerun", "app-pre-deploy", "--yes"]);
     let mut seen = stderr_until(&mut stderr, "held by finalizer").await;
     assert_eq!(
         seen,
@@ -248,14 +285,7 @@ async fn a_job_held_by_a_finalizer_is_not_reported_deleted_until_it_is() {
     let held = job(&sb, "db-migration").expect("still there, terminating");
     assert!(held["metadata"]["deletionTimestamp"].is_string());
     // Its controller releases it: now it is deleted, and the rerun goes on.
-    patch(
-        &sb,
-        "batch",
-        "jobs",
-        "db-migration",
-        json!({"metadata": {"finalizers": null}}),
-        false,
-    );
+    hold(&sb, None);
     let status = tokio::time::timeout(STEP, child.wait())
         .await
         .unwrap()
@@ -366,10 +396,8 @@ async fn ctrl_c_and_the_timeout_end_the_confirmation_prompt() {
 async fn wait_fails_fast_on_a_stage_whose_own_reconcile_fails() {
     let sb = live("canonical", 20.0).await;
     // Its path removed from Git: kustomize-controller's BuildFailed, retried for ever.
-    patch(
+    patch_ks(
         &sb,
-        "kustomize.toolkit.fluxcd.io",
-        "kustomizations",
         "app-deploy",
         json!({"spec": {"path": "./removed"}}),
         false,
@@ -392,10 +420,8 @@ async fn wait_fails_fast_on_a_stage_whose_own_reconcile_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_ends_on_a_missing_dependency_and_on_a_cycle() {
     let sb = live("canonical", 20.0).await;
-    patch(
+    patch_ks(
         &sb,
-        "kustomize.toolkit.fluxcd.io",
-        "kustomizations",
         "app-deploy",
         json!({"spec": {"dependsOn": [{"name": "app-pre-deploy"}, {"name": "nonexistent"}]}}),
         false,
@@ -409,10 +435,8 @@ async fn wait_ends_on_a_missing_dependency_and_on_a_cycle() {
     );
 
     let sb = live("canonical", 20.0).await;
-    patch(
+    patch_ks(
         &sb,
-        "kustomize.toolkit.fluxcd.io",
-        "kustomizations",
         "app-pre-deploy",
         json!({"spec": {"dependsOn": [{"name": "app-post-deploy"}]}}),
         false,
@@ -477,9 +501,8 @@ async fn a_wanted_revision_without_a_commit_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_for_a_revision_the_source_moved_past_fails() {
     let sb = live("canonical", 20.0).await;
-    let mut child = command(
-        BIN,
-        sb.kubeconfig(),
+    let (mut child, mut stderr) = spawn(
+        &sb,
         "moved",
         &[
             "wait",
@@ -489,12 +512,7 @@ async fn wait_for_a_revision_the_source_moved_past_fails() {
             "--timeout",
             "30s",
         ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    );
     let mut seen = stderr_until(&mut stderr, "waiting for main@sha1:12345678").await;
     // The branch moves on to a commit that is not the one waited for.
     push_and_fetch(&sb);
@@ -514,10 +532,8 @@ async fn wait_for_a_revision_the_source_moved_past_fails() {
 async fn another_clients_later_request_handled_instead_of_ours_does_not_hang() {
     let sb = live("canonical", 5.0).await;
     let request = |token: String| {
-        patch(
+        patch_ks(
             &sb,
-            "kustomize.toolkit.fluxcd.io",
-            "kustomizations",
             "app-pre-deploy",
             json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}),
             false,
@@ -526,17 +542,11 @@ async fn another_clients_later_request_handled_instead_of_ours_does_not_hang() {
     // Flux is busy with a reconcile (its Job runs for a while), so the requests
     // that follow queue: it handles only the latest when it is done.
     request("busy".into());
-    let mut child = command(
-        BIN,
-        sb.kubeconfig(),
+    let (mut child, mut stderr) = spawn(
+        &sb,
         "concurrent",
         &["reconcile", "app-pre-deploy", "--timeout", "25s"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    );
     let mut seen = stderr_until(&mut stderr, "reconcile requested").await;
     // Another client asks after us (`flux reconcile`, a webhook receiver).
     request(jiff::Timestamp::now().to_string());
@@ -588,17 +598,11 @@ async fn waiting(
     BufReader<tokio::process::ChildStderr>,
     String,
 ) {
-    let mut child = command(
-        BIN,
-        sb.kubeconfig(),
+    let (child, mut stderr) = spawn(
+        sb,
         test,
         &["wait", "app-deploy", "--for", "revision=main@sha1:00000000"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    );
     let seen = stderr_until(&mut stderr, "waiting for main@sha1:00000000").await;
     (child, stderr, seen)
 }
@@ -663,10 +667,18 @@ async fn a_denied_or_unauthorized_watch_ends_the_command_at_once() {
         namespace: Some("apps".into()),
         name: None,
     });
+    // A revision that never comes: the command is still following when the watch is refused.
     let r = jobgate(
         &sb,
         "watch-403",
-        &["reconcile", "app-pre-deploy", "-n", "apps"],
+        &[
+            "wait",
+            "app-deploy",
+            "-n",
+            "apps",
+            "--for",
+            "revision=main@sha1:00000000",
+        ],
     )
     .await;
     assert_eq!(r.code, 2, "{}", r.stderr);
@@ -728,19 +740,15 @@ async fn one_malformed_reference_does_not_blind_the_whole_view() {
         name: None,
     });
     // A dependsOn namespace that cannot be a namespace (nor part of a URI).
-    patch(
+    patch_ks(
         &sb,
-        "kustomize.toolkit.fluxcd.io",
-        "kustomizations",
         "app-deploy",
         json!({"spec": {"dependsOn": [{"name": "app-pre-deploy"}, {"name": "db", "namespace": "bad ns\u{1b}[2J"}]}}),
         false,
     );
     // An inventory entry with an empty namespace.
-    patch(
+    patch_ks(
         &sb,
-        "kustomize.toolkit.fluxcd.io",
-        "kustomizations",
         "app-post-deploy",
         json!({"status": {"inventory": {"entries": [{"id": "_cache-refresh_batch_Job", "v": "v1"}]}}}),
         true,
@@ -775,10 +783,8 @@ async fn one_malformed_reference_does_not_blind_the_whole_view() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kustomization_that_does_not_decode_is_unreadable_not_missing() {
     let sb = live("canonical", 100.0).await;
-    patch(
+    patch_ks(
         &sb,
-        "kustomize.toolkit.fluxcd.io",
-        "kustomizations",
         "app-pre-deploy",
         json!({"status": {"inventory": {"entries": [{"id": 5, "v": "v1"}]}}}),
         true,
@@ -984,10 +990,8 @@ async fn rerun_only_ever_deletes_the_named_stages_own_jobs() {
             .map(|j| json!({"id": format!("apps_{j}_batch_Job"), "v": "v1"}))
             .collect();
         let stage = "app-pre-deploy";
-        patch(
+        patch_ks(
             &sb,
-            "kustomize.toolkit.fluxcd.io",
-            "kustomizations",
             stage,
             json!({"status": {"inventory": {"entries": entries}}}),
             true,
@@ -1005,21 +1009,12 @@ async fn rerun_only_ever_deletes_the_named_stages_own_jobs() {
         }
         let suspended = rng.chance(15);
         if suspended {
-            patch(
-                &sb,
-                "kustomize.toolkit.fluxcd.io",
-                "kustomizations",
-                stage,
-                json!({"spec": {"suspend": true}}),
-                false,
-            );
+            patch_ks(&sb, stage, json!({"spec": {"suspend": true}}), false);
         }
         let blocked = !suspended && rng.chance(15);
         if blocked {
-            patch(
+            patch_ks(
                 &sb,
-                "kustomize.toolkit.fluxcd.io",
-                "kustomizations",
                 stage,
                 json!({"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "DependencyNotReady", "message": "dependency 'apps/x' is not ready", "observedGeneration": 1, "lastTransitionTime": "2026-08-21T06:00:00Z"}]}}),
                 true,
@@ -1252,35 +1247,14 @@ async fn dependents_in_other_namespaces_are_part_of_the_chain() {
 async fn ctrl_c_after_the_delete_says_what_was_deleted_and_the_command_recovers() {
     let sb = live("canonical", 100.0).await;
     let uid = uid_of(&sb, "db-migration");
-    patch(
+    hold(&sb, Some("example.com/hold"));
+    let (child, mut stderr) = spawn(
         &sb,
-        "batch",
-        "jobs",
-        "db-migration",
-        json!({"metadata": {"finalizers": ["example.com/hold"]}}),
-        false,
-    );
-    let mut child = command(
-        BIN,
-        sb.kubeconfig(),
         "ctrl-c-after",
         &["rerun", "app-pre-deploy", "-n", "apps", "--yes"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let seen = stderr_until(&mut stderr, "held by finalizer").await;
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        tokio::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .await
-            .unwrap()
-            .success()
     );
+    let seen = stderr_until(&mut stderr, "held by finalizer").await;
+    interrupt(&child).await;
     let (code, stderr) = ended(child, stderr, seen).await;
     assert_eq!(code, 130, "{stderr}");
     let last = stderr.lines().last().unwrap_or("");
@@ -1299,14 +1273,7 @@ async fn ctrl_c_after_the_delete_says_what_was_deleted_and_the_command_recovers(
         "no reconcile was requested"
     );
     // Released, and the printed command recovers.
-    patch(
-        &sb,
-        "batch",
-        "jobs",
-        "db-migration",
-        json!({"metadata": {"finalizers": null}}),
-        false,
-    );
+    hold(&sb, None);
     let argv: Vec<&str> = recover.split(' ').skip(2).collect();
     let r = jobgate(&sb, "ctrl-c-after", &argv).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
