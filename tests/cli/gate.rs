@@ -274,8 +274,8 @@ async fn a_job_held_by_a_finalizer_is_not_reported_deleted_until_it_is() {
     let sb = live("canonical", 100.0).await;
     let uid = uid_of(&sb, "db-migration");
     hold(&sb, Some("example.com/hold"));
-    let (mut child, mut stderr) = spawn(&sb, "finalizer", &["rerun", "app-pre-deploy", "--yes"]);
-    let mut seen = stderr_until(&mut stderr, "held by finalizer").await;
+    let (child, mut stderr) = spawn(&sb, "finalizer", &["rerun", "app-pre-deploy", "--yes"]);
+    let seen = stderr_until(&mut stderr, "held by finalizer").await;
     assert_eq!(
         seen,
         format!(
@@ -286,12 +286,8 @@ async fn a_job_held_by_a_finalizer_is_not_reported_deleted_until_it_is() {
     assert!(held["metadata"]["deletionTimestamp"].is_string());
     // Its controller releases it: now it is deleted, and the rerun goes on.
     hold(&sb, None);
-    let status = tokio::time::timeout(STEP, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    stderr.read_to_string(&mut seen).await.unwrap();
-    assert_eq!(status.code(), Some(0), "{seen}");
+    let (code, seen) = ended(child, stderr, seen).await;
+    assert_eq!(code, 0, "{seen}");
     let lines: Vec<&str> = seen.lines().collect();
     assert_eq!(
         lines[1],
@@ -501,7 +497,7 @@ async fn a_wanted_revision_without_a_commit_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_for_a_revision_the_source_moved_past_fails() {
     let sb = live("canonical", 20.0).await;
-    let (mut child, mut stderr) = spawn(
+    let (child, mut stderr) = spawn(
         &sb,
         "moved",
         &[
@@ -513,15 +509,11 @@ async fn wait_for_a_revision_the_source_moved_past_fails() {
             "30s",
         ],
     );
-    let mut seen = stderr_until(&mut stderr, "waiting for main@sha1:12345678").await;
+    let seen = stderr_until(&mut stderr, "waiting for main@sha1:12345678").await;
     // The branch moves on to a commit that is not the one waited for.
     push_and_fetch(&sb);
-    let status = tokio::time::timeout(STEP, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    stderr.read_to_string(&mut seen).await.unwrap();
-    assert_eq!(status.code(), Some(1), "{seen}");
+    let (code, seen) = ended(child, stderr, seen).await;
+    assert_eq!(code, 1, "{seen}");
     assert!(
         seen.contains("RevisionPassed: its source moved from main@sha1:9f1e2d3c to main@sha1:"),
         "{seen}"
@@ -542,20 +534,16 @@ async fn another_clients_later_request_handled_instead_of_ours_does_not_hang() {
     // Flux is busy with a reconcile (its Job runs for a while), so the requests
     // that follow queue: it handles only the latest when it is done.
     request("busy".into());
-    let (mut child, mut stderr) = spawn(
+    let (child, mut stderr) = spawn(
         &sb,
         "concurrent",
         &["reconcile", "app-pre-deploy", "--timeout", "25s"],
     );
-    let mut seen = stderr_until(&mut stderr, "reconcile requested").await;
+    let seen = stderr_until(&mut stderr, "reconcile requested").await;
     // Another client asks after us (`flux reconcile`, a webhook receiver).
     request(jiff::Timestamp::now().to_string());
-    let status = tokio::time::timeout(STEP, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    stderr.read_to_string(&mut seen).await.unwrap();
-    assert_eq!(status.code(), Some(0), "{seen}");
+    let (code, seen) = ended(child, stderr, seen).await;
+    assert_eq!(code, 0, "{seen}");
     // While Flux is busy with the earlier run, the narration says that, not "picking up".
     assert!(
         seen.contains("(an earlier reconcile; Flux handles the request after it)"),
