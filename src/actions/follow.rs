@@ -202,17 +202,30 @@ impl<'c> Follower<'c> {
                             && state == StageState::Blocked
                             && dependencies_done(snapshot, &stage.namespace, &stage.name, goal_of);
                         if wake {
-                            let token = cluster
-                                .request_reconcile(&stage.namespace, &stage.name)
-                                .await?;
-                            narrate(
-                                err,
-                                &format!(
-                                    "► {key}: dependencies ready, reconcile requested (no dependency poll)"
-                                ),
-                            )?;
-                            stage.goal.token = Some(token);
                             stage.nudged = true;
+                            match cluster
+                                .request_reconcile(&stage.namespace, &stage.name)
+                                .await
+                            {
+                                Ok(token) => {
+                                    narrate(
+                                        err,
+                                        &format!(
+                                            "► {key}: dependencies ready, reconcile requested (no dependency poll)"
+                                        ),
+                                    )?;
+                                    stage.goal.token = Some(token);
+                                }
+                                // A nudge is a shortcut: without the permission, Flux's own
+                                // dependency poll still gets there.
+                                Err(e) if e.is_forbidden() => narrate(
+                                    err,
+                                    &format!(
+                                        "◎ {key}: cannot nudge it ({e}); waiting for Flux's dependency poll instead"
+                                    ),
+                                )?,
+                                Err(e) => return Err(e.into()),
+                            }
                         }
                     }
                 }

@@ -29,6 +29,11 @@ fn describe(e: KubeconfigError, options: &KubeOptions) -> ClusterError {
         KubeconfigError::FindPath => {
             "no kubeconfig found: set KUBECONFIG or pass --kubeconfig (jobgate does not fall back to in-cluster credentials)".to_string()
         }
+        KubeconfigError::ReadConfig(io, path)
+            if io.kind() == std::io::ErrorKind::NotFound && options.kubeconfig.is_some() =>
+        {
+            format!("no kubeconfig at {}: check the path given to --kubeconfig", path.display())
+        }
         KubeconfigError::ReadConfig(io, path) if io.kind() == std::io::ErrorKind::NotFound => {
             format!("no kubeconfig at {}: set KUBECONFIG or pass --kubeconfig", path.display())
         }
@@ -80,12 +85,70 @@ fn trusted_ca(kubeconfig: &Kubeconfig, options: &KubeOptions) -> String {
     }
 }
 
-pub(super) async fn connect(options: &KubeOptions) -> Result<Cluster, ClusterError> {
-    let kubeconfig = match &options.kubeconfig {
-        Some(path) => Kubeconfig::read_from(path),
-        None => Kubeconfig::read(),
+/// One kubeconfig file; an error names the file.
+fn read_file(path: &std::path::Path, options: &KubeOptions) -> Result<Kubeconfig, ClusterError> {
+    Kubeconfig::read_from(path).map_err(|e| match e {
+        KubeconfigError::Parse(e) => ClusterError::Kubeconfig(format!(
+            "cannot parse the kubeconfig {}: {e}",
+            path.display()
+        )),
+        e => describe(e, options),
+    })
+}
+
+/// The kubeconfig as kubectl reads it: `--kubeconfig`; or every file
+/// `KUBECONFIG` lists that exists, merged in order (a missing one is
+/// skipped, as kubectl skips it); or `~/.kube/config`.
+fn read_kubeconfig(options: &KubeOptions) -> Result<Kubeconfig, ClusterError> {
+    if let Some(path) = &options.kubeconfig {
+        return read_file(path, options);
     }
-    .map_err(|e| describe(e, options))?;
+    let Some(value) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) else {
+        return Kubeconfig::read().map_err(|e| describe(e, options));
+    };
+    let listed: Vec<PathBuf> = std::env::split_paths(&value)
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
+    let present: Vec<&PathBuf> = listed.iter().filter(|p| p.exists()).collect();
+    if present.is_empty() {
+        let names: Vec<String> = listed.iter().map(|p| p.display().to_string()).collect();
+        return Err(ClusterError::Kubeconfig(format!(
+            "none of the files KUBECONFIG lists exists ({}): point KUBECONFIG at your kubeconfig, or pass --kubeconfig",
+            names.join(", ")
+        )));
+    }
+    let mut merged = Kubeconfig::default();
+    for path in present {
+        merged = merged
+            .merge(read_file(path, options)?)
+            .map_err(|e| describe(e, options))?;
+    }
+    Ok(merged)
+}
+
+/// `--context`, `--cluster` and `--user` must name entries of the kubeconfig
+/// (kubectl's words when they do not), before anything is sent.
+fn check_names(kubeconfig: &Kubeconfig, options: &KubeOptions) -> Result<(), ClusterError> {
+    if let Some(user) = &options.user
+        && !kubeconfig.auth_infos.iter().any(|a| a.name == *user)
+    {
+        return Err(ClusterError::Kubeconfig(format!(
+            "auth info \"{user}\" does not exist in the kubeconfig: see `kubectl config get-users`"
+        )));
+    }
+    if let Some(cluster) = &options.cluster
+        && !kubeconfig.clusters.iter().any(|c| c.name == *cluster)
+    {
+        return Err(ClusterError::Kubeconfig(format!(
+            "cluster \"{cluster}\" does not exist in the kubeconfig: see `kubectl config get-clusters`"
+        )));
+    }
+    Ok(())
+}
+
+pub(super) async fn connect(options: &KubeOptions) -> Result<Cluster, ClusterError> {
+    let kubeconfig = read_kubeconfig(options)?;
+    check_names(&kubeconfig, options)?;
     let ca = trusted_ca(&kubeconfig, options);
     let kco = KubeConfigOptions {
         context: options.context.clone(),

@@ -1269,3 +1269,42 @@ async fn ctrl_c_after_the_delete_says_what_was_deleted_and_the_command_recovers(
     assert_ne!(new["metadata"]["uid"].as_str().unwrap(), uid);
     assert_eq!(new["status"]["succeeded"], 1);
 }
+
+/// The read-only role cannot patch: `wait --nudge` exited 2 on the nudge's
+/// 403. A nudge is a shortcut; without it Flux's dependency poll gets there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nudge_that_is_forbidden_is_a_warning_and_the_wait_goes_on() {
+    let sb = live("canonical", 20.0).await;
+    let revision = push_and_fetch(&sb);
+    sb.add_fault(Fault::Deny {
+        verb: "patch".into(),
+        group: "kustomize.toolkit.fluxcd.io".into(),
+        resource: "kustomizations".into(),
+        namespace: None,
+        name: None,
+    });
+    let target = format!("revision={revision}");
+    let r = jobgate(
+        &sb,
+        "nudge-403",
+        &[
+            "wait",
+            "app-post-deploy",
+            "--nudge",
+            "--for",
+            &target,
+            "--timeout",
+            "25s",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("◎ apps/app-deploy: cannot nudge it (forbidden: ")
+            && r.stderr
+                .contains("waiting for Flux's dependency poll instead"),
+        "{}",
+        r.stderr
+    );
+}

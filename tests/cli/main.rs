@@ -1013,3 +1013,79 @@ async fn a_server_error_says_what_to_do() {
          It may be overloaded or restarting: try again, and check its health with `kubectl get --raw /readyz`"
     );
 }
+
+/// KUBECONFIG as kubectl reads it: a missing file in the list is skipped; a
+/// list of only missing files, a garbage file, and --user/--cluster naming
+/// nothing in the kubeconfig each say exactly that, before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_lists_and_names_are_read_as_kubectl_reads_them() {
+    let sb = sandbox("canonical").await;
+    let dir = home("kubeconfig-list");
+    let missing = dir.join("missing.yaml");
+    let with_env = |value: &std::ffi::OsStr, args: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env("KUBECONFIG", value)
+            .env("HOME", &dir)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    };
+    let list = std::env::join_paths([missing.as_path(), sb.kubeconfig()]).unwrap();
+    let r = run(with_env(&list, &["status", "-o", "name"])).await;
+    assert_eq!(
+        r.code, 0,
+        "a missing file in the list is skipped: {}",
+        r.stderr
+    );
+    assert_eq!(r.stdout.lines().count(), 3, "{}", r.stdout);
+
+    let only_missing = std::env::join_paths([missing.as_path()]).unwrap();
+    let r = run(with_env(&only_missing, &["status"])).await;
+    assert_eq!(
+        (r.code, r.stderr.trim().to_string()),
+        (
+            2,
+            format!(
+                "error: none of the files KUBECONFIG lists exists ({}): point KUBECONFIG at your kubeconfig, or pass --kubeconfig",
+                missing.display()
+            )
+        )
+    );
+
+    let garbage = dir.join("garbage.yaml");
+    std::fs::write(&garbage, "clusters: [unclosed\n").unwrap();
+    let r = run(command(BIN, &garbage, "kubeconfig-list", &["status"])).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "error: cannot parse the kubeconfig {}: ",
+            garbage.display()
+        )),
+        "{}",
+        r.stderr
+    );
+
+    sb.clear_requests();
+    let r = jobgate(&sb, "kubeconfig-list", &["status", "--user", "nope"]).await;
+    assert_eq!(
+        (r.code, r.stderr.trim()),
+        (
+            2,
+            "error: auth info \"nope\" does not exist in the kubeconfig: see `kubectl config get-users`"
+        )
+    );
+    let r = jobgate(&sb, "kubeconfig-list", &["status", "--cluster", "nope"]).await;
+    assert_eq!(
+        (r.code, r.stderr.trim()),
+        (
+            2,
+            "error: cluster \"nope\" does not exist in the kubeconfig: see `kubectl config get-clusters`"
+        )
+    );
+    assert!(
+        sb.requests().is_empty(),
+        "nothing sent: {:?}",
+        sb.requests()
+    );
+}
