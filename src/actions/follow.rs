@@ -168,12 +168,21 @@ impl<'c> Follower<'c> {
                     Progress::Waiting { state, why } => {
                         format!("◎ {key}: {}: {why}", state.as_str())
                     }
-                    Progress::Failed(f) => match &f.job {
-                        Some((ns, job)) => format!(
+                    // Cause first, then its words: "blocked by X, whose Job J failed: R: M".
+                    Progress::Failed(f) => match (&f.blocked, &f.job) {
+                        (Some(_), Some((ns, job))) => format!(
+                            "✗ {key}: blocked by {}, whose Job {ns}/{job} failed: {}: {}",
+                            f.stage, f.reason, f.message
+                        ),
+                        (Some(_), None) => format!(
+                            "✗ {key}: blocked by {}: {}: {}",
+                            f.stage, f.reason, f.message
+                        ),
+                        (None, Some((ns, job))) => format!(
                             "✗ {key}: Job {ns}/{job} failed: {}: {}",
                             f.reason, f.message
                         ),
-                        None => format!("✗ {key}: {}: {}", f.reason, f.message),
+                        (None, None) => format!("✗ {key}: {}: {}", f.reason, f.message),
                     },
                 };
                 if said.get(&key) != Some(&line) {

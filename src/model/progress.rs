@@ -31,7 +31,10 @@ pub enum Progress {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
+    /// The stage that failed (upstream of the followed one, when `blocked`).
     pub stage: String,
+    /// The followed stage, when it is blocked by `stage`'s failure.
+    pub blocked: Option<String>,
     /// `namespace/name` of the failed Job, if one failed.
     pub job: Option<(String, String)>,
     pub reason: String,
@@ -85,6 +88,7 @@ pub fn progress(
                 && !revision_matches(ks.status.last_applied_revision.as_deref(), target) =>
         {
             Progress::Failed(Failure {
+                blocked: None,
                 stage: format!("{ns}/{name}"),
                 job: None,
                 reason: "RevisionPassed".into(),
@@ -112,6 +116,7 @@ fn progress_of(
         if let Some(u) = snap.undecodable(ns, name) {
             // Nothing it says can be checked: a gate must not pass on it.
             return Progress::Failed(Failure {
+                blocked: None,
                 stage: key.clone(),
                 job: None,
                 reason: "Unreadable".into(),
@@ -119,6 +124,7 @@ fn progress_of(
             });
         }
         return Progress::Failed(Failure {
+            blocked: None,
             stage: key.clone(),
             job: None,
             reason: "NotFound".into(),
@@ -127,6 +133,7 @@ fn progress_of(
     };
     if ks.spec.suspend {
         return Progress::Failed(Failure {
+            blocked: None,
             stage: key,
             job: None,
             reason: "Suspended".into(),
@@ -182,6 +189,7 @@ fn progress_of(
                         || made_by_attempt_at(ks, j, target)
                     {
                         return Progress::Failed(Failure {
+                            blocked: None,
                             stage: key,
                             job: Some((r.namespace.clone(), r.name.clone())),
                             reason,
@@ -210,6 +218,7 @@ fn progress_of(
                 });
             if attempted_target {
                 return Progress::Failed(Failure {
+                    blocked: None,
                     stage: key,
                     job: None,
                     reason,
@@ -258,7 +267,7 @@ fn progress_of(
             // itself would wait forever: name the culprit.
             Some(f) if f.reason == CYCLE => Progress::Failed(f),
             Some(mut f) => {
-                f.message = format!("{key} is blocked by {}: {}", f.stage, f.message);
+                f.blocked = Some(key);
                 Progress::Failed(f)
             }
             None => Progress::Waiting {
@@ -374,6 +383,7 @@ fn upstream_culprit(
             }
             path.reverse();
             return Some(Failure {
+                blocked: None,
                 stage: show(&start),
                 job: None,
                 reason: CYCLE.into(),
@@ -398,6 +408,7 @@ fn upstream_culprit(
                     .any(|u| u == "*" || u == ns);
             if readable {
                 return Some(Failure {
+                    blocked: None,
                     stage: show(&dep_key),
                     job: None,
                     reason: "DependencyNotFound".into(),
@@ -421,6 +432,7 @@ fn upstream_culprit(
                 });
                 let ready = condition(&dep.status.conditions, "Ready");
                 return Some(Failure {
+                    blocked: None,
                     stage: show(&dep_key),
                     job: job
                         .as_ref()
@@ -537,12 +549,7 @@ mod tests {
                         Some(("apps".into(), "db-migration".into()))
                     )
                 );
-                assert!(
-                    f.message
-                        .starts_with("apps/app-post-deploy is blocked by apps/app-pre-deploy: "),
-                    "{}",
-                    f.message
-                );
+                assert_eq!(f.blocked.as_deref(), Some("apps/app-post-deploy"));
             }
             other => panic!("the upstream culprit: {other:?}"),
         }
@@ -760,7 +767,7 @@ mod tests {
                 assert_eq!(f.reason, "DependencyNotFound");
                 assert_eq!(
                     f.message,
-                    "apps/app-deploy is blocked by apps/nonexistent: apps/app-deploy depends on apps/nonexistent, which does not exist: Flux will not reconcile it until it does. Fix its dependsOn, or create apps/nonexistent"
+                    "apps/app-deploy depends on apps/nonexistent, which does not exist: Flux will not reconcile it until it does. Fix its dependsOn, or create apps/nonexistent"
                 );
             }
             other => panic!("{other:?}"),

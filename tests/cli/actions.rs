@@ -196,7 +196,8 @@ async fn a_blocked_stage_fails_fast_naming_the_upstream_culprit() {
     let r = jobgate(&sb, "culprit", &["reconcile", "app-deploy"]).await;
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
-        r.stderr.contains("✗ apps/app-deploy: Job apps/db-migration failed: BackoffLimitExceeded: apps/app-deploy is blocked by apps/app-pre-deploy"),
+        // The cause first, then its words (the order read backwards before).
+        r.stderr.contains("✗ apps/app-deploy: blocked by apps/app-pre-deploy, whose Job apps/db-migration failed: BackoffLimitExceeded: Job has reached the specified backoff limit"),
         "{}",
         r.stderr
     );

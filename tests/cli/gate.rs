@@ -425,7 +425,7 @@ async fn wait_ends_on_a_missing_dependency_and_on_a_cycle() {
     let r = jobgate(&sb, "missing", &["wait", "app-deploy", "--timeout", "20s"]).await;
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
-        r.stderr.contains("✗ apps/app-deploy: DependencyNotFound: apps/app-deploy is blocked by apps/nonexistent: apps/app-deploy depends on apps/nonexistent, which does not exist"),
+        r.stderr.contains("✗ apps/app-deploy: blocked by apps/nonexistent: DependencyNotFound: apps/app-deploy depends on apps/nonexistent, which does not exist"),
         "{}",
         r.stderr
     );

@@ -529,7 +529,7 @@ async fn configuration_errors_exit_2() {
     let r = run(command(BIN, &missing, "config", &["status"])).await;
     assert_eq!(r.code, 2);
     assert!(
-        r.stderr.starts_with("error: no kubeconfig at"),
+        r.stderr.starts_with("error: none of the files KUBECONFIG lists exists"),
         "{}",
         r.stderr
     );
