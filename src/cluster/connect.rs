@@ -160,6 +160,11 @@ pub(super) async fn connect(options: &KubeOptions) -> Result<Cluster, ClusterErr
         .map_err(|e| describe(e, options))?;
     // Our own retries are bounded and narrated (`retry`); kube's are neither.
     config.default_retry = false;
+    // Named in the apiserver's audit log, as kubectl is.
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("kubectl-jobgate/", env!("CARGO_PKG_VERSION"))),
+    ));
     if let Some(t) = options.request_timeout {
         config.connect_timeout = Some(t);
         config.read_timeout = Some(t);

@@ -529,7 +529,8 @@ async fn configuration_errors_exit_2() {
     let r = run(command(BIN, &missing, "config", &["status"])).await;
     assert_eq!(r.code, 2);
     assert!(
-        r.stderr.starts_with("error: none of the files KUBECONFIG lists exists"),
+        r.stderr
+            .starts_with("error: none of the files KUBECONFIG lists exists"),
         "{}",
         r.stderr
     );
@@ -1087,5 +1088,19 @@ async fn kubeconfig_lists_and_names_are_read_as_kubectl_reads_them() {
         sb.requests().is_empty(),
         "nothing sent: {:?}",
         sb.requests()
+    );
+}
+
+/// Cluster admins find jobgate in the audit log by its User-Agent (none was sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_names_jobgate_in_its_user_agent() {
+    let sb = sandbox("canonical").await;
+    let r = jobgate(&sb, "user-agent", &["status"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let agents: std::collections::BTreeSet<String> =
+        sb.requests().into_iter().map(|q| q.user_agent).collect();
+    assert_eq!(
+        agents.into_iter().collect::<Vec<_>>(),
+        [format!("kubectl-jobgate/{}", env!("CARGO_PKG_VERSION"))]
     );
 }

@@ -20,7 +20,7 @@ use jobgate_sandbox::{Fault, Options, Sandbox, Scenario};
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
-    /// A built-in scenario (canonical, failed, no-flux) or the path of a scenario file.
+    /// A built-in scenario (canonical, failed, multi-app, no-flux) or the path of a scenario file.
     #[arg(long, default_value = "canonical", conflicts_with = "apps")]
     scenario: String,
     /// Generate the scale scenario instead: N apps, 3N Kustomizations, 2N Jobs.
