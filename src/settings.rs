@@ -285,7 +285,15 @@ impl Settings {
                 })
             }
             Command::Completion { shell } => CommandSettings::Completion(shell),
-            Command::Version { output } => CommandSettings::Version(format_of(output)),
+            Command::Version { output } => match format_of(output) {
+                f @ (Format::Table | Format::Json | Format::Yaml) => CommandSettings::Version(f),
+                _ => {
+                    return Err(
+                        "version prints text, or -o json|yaml: the other formats are views of chains"
+                            .into(),
+                    );
+                }
+            },
         };
         Ok(Settings {
             kube: KubeOptions {
@@ -456,6 +464,29 @@ mod tests {
             assert!(
                 e.starts_with(&format!("--for revision={bad}: name a commit")),
                 "{e}"
+            );
+        }
+    }
+
+    /// `version -o mermaid` was accepted and printed the text form.
+    #[test]
+    fn version_takes_only_its_own_formats() {
+        for ok in [
+            &["kubectl-jobgate", "version"][..],
+            &["kubectl-jobgate", "version", "-o", "json"],
+        ] {
+            assert!(resolve(ok, Environment::default()).is_ok(), "{ok:?}");
+        }
+        for bad in ["mermaid", "tree", "wide", "name"] {
+            let e = resolve(
+                &["kubectl-jobgate", "version", "-o", bad],
+                Environment::default(),
+            )
+            .err()
+            .unwrap_or_default();
+            assert_eq!(
+                e, "version prints text, or -o json|yaml: the other formats are views of chains",
+                "{bad}"
             );
         }
     }
