@@ -63,7 +63,7 @@ pub struct Global {
     /// When to colour the output (NO_COLOR disables "auto").
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
-    /// A limit for the whole command (e.g. 5m); exit code 3 when it expires.
+    /// A limit for the whole command (e.g. 5m; 0 means no limit); exit code 3 when it expires.
     #[arg(long, global = true, value_name = "DURATION")]
     pub timeout: Option<String>,
     /// Log each list read from the cluster (size, time) on stderr.

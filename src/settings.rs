@@ -154,7 +154,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut number = String::new();
     let mut chars = s.chars().peekable();
-    let bad = || format!("invalid duration {s:?}: use a number with a unit, e.g. 30s, 5m, 1h");
+    let bad = || {
+        format!("invalid duration {s:?}: use seconds (30) or a number with a unit (30s, 5m, 1h30m)")
+    };
     while let Some(c) = chars.next() {
         if c.is_ascii_digit() || c == '.' {
             number.push(c);
@@ -211,7 +213,9 @@ impl Settings {
             .as_deref()
             .map(parse_duration)
             .transpose()
-            .map_err(|e| format!("--timeout: {e}"))?;
+            .map_err(|e| format!("--timeout: {e}"))?
+            // 0 is no limit, as for --request-timeout (it expired at once).
+            .filter(|d| !d.is_zero());
         let color = match g.color {
             cli::Color::Always => true,
             cli::Color::Never => false,
@@ -487,6 +491,22 @@ mod tests {
             assert_eq!(
                 e, "version prints text, or -o json|yaml: the other formats are views of chains",
                 "{bad}"
+            );
+        }
+    }
+
+    /// `--timeout 0s` expired at once while `--request-timeout 0` meant no limit.
+    #[test]
+    fn a_zero_timeout_is_no_limit_like_the_request_timeout() {
+        for args in [
+            &["kubectl-jobgate", "status", "--timeout", "0"][..],
+            &["kubectl-jobgate", "status", "--timeout", "0s"],
+        ] {
+            let s = resolve(args, Environment::default()).unwrap();
+            assert_eq!(
+                (s.timeout, s.kube.request_timeout),
+                (None, None),
+                "{args:?}"
             );
         }
     }
