@@ -92,8 +92,14 @@ async fn execute(
 }
 
 /// How a view looks now, for these settings.
-fn view(settings: &Settings, no_headers: bool, all_namespaces: bool) -> View {
+fn view(
+    settings: &Settings,
+    no_headers: bool,
+    all_namespaces: bool,
+    namespace: Option<&str>,
+) -> View {
     View {
+        namespace: namespace.map(String::from),
         styles: Styles {
             color: settings.color,
         },
@@ -145,7 +151,7 @@ async fn status(
     show(
         &found.report,
         st,
-        &view(settings, st.no_headers, all_namespaces),
+        &view(settings, st.no_headers, all_namespaces, scope.namespace()),
         settings.stdout_is_terminal,
         out,
     )?;
@@ -160,7 +166,7 @@ async fn status(
             show(
                 &report,
                 st,
-                &view(settings, st.no_headers, all_namespaces),
+                &view(settings, st.no_headers, all_namespaces, scope.namespace()),
                 settings.stdout_is_terminal,
                 out,
             )?;
@@ -212,6 +218,7 @@ fn finish(
     format: Format,
     snapshot: &Snapshot,
     names: Vec<(String, String)>,
+    here: Option<&str>,
     failed: bool,
     out: &mut dyn Write,
 ) -> Result<Exit, AppError> {
@@ -222,8 +229,8 @@ fn finish(
             names,
         },
     );
-    let text =
-        render::render(&report, format, &view(settings, false, false)).map_err(unserializable)?;
+    let text = render::render(&report, format, &view(settings, false, false, here))
+        .map_err(unserializable)?;
     out.write_all(text.as_bytes())?;
     Ok(if failed { Exit::Unhealthy } else { Exit::Ok })
 }
@@ -233,11 +240,12 @@ fn outcome(
     format: Format,
     result: Outcome,
     names: Vec<(String, String)>,
+    here: Option<&str>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, AppError> {
     match result {
-        Outcome::Done(snapshot) => finish(settings, format, &snapshot, names, false, out),
+        Outcome::Done(snapshot) => finish(settings, format, &snapshot, names, here, false, out),
         Outcome::Failed {
             failure,
             log_tail,
@@ -257,7 +265,7 @@ fn outcome(
                 )?,
                 _ => {}
             }
-            finish(settings, format, &snapshot, names, true, out)
+            finish(settings, format, &snapshot, names, here, true, out)
         }
     }
 }
@@ -280,9 +288,15 @@ async fn reconcile(
     let names = vec![(namespace.clone(), r.name.clone())];
     match actions::reconcile::reconcile(&cluster, &req, err).await? {
         actions::reconcile::Reconciled::Requested(_) => Ok(Exit::Ok),
-        actions::reconcile::Reconciled::Followed(result) => {
-            outcome(settings, r.format, result, names, out, err)
-        }
+        actions::reconcile::Reconciled::Followed(result) => outcome(
+            settings,
+            r.format,
+            result,
+            names,
+            Some(&namespace),
+            out,
+            err,
+        ),
     }
 }
 
@@ -333,7 +347,15 @@ async fn rerun(
     let names = vec![(namespace.clone(), r.name.clone())];
     match actions::rerun::execute(&cluster, plan, &req, journal, err).await? {
         Rerun::Requested => Ok(Exit::Ok),
-        Rerun::Followed(result) => outcome(settings, r.format, *result, names, out, err),
+        Rerun::Followed(result) => outcome(
+            settings,
+            r.format,
+            *result,
+            names,
+            Some(&namespace),
+            out,
+            err,
+        ),
     }
 }
 
@@ -400,7 +422,15 @@ async fn wait(
         allow_empty: w.allow_empty,
     };
     let (result, names) = actions::wait::wait(&cluster, &scope, &req, err).await?;
-    outcome(settings, w.format, result, names, out, err)
+    outcome(
+        settings,
+        w.format,
+        result,
+        names,
+        scope.namespace(),
+        out,
+        err,
+    )
 }
 
 /// Writes one view. In watch mode machine formats are JSON Lines, and a

@@ -193,6 +193,7 @@ fn no_cluster_text_reaches_the_terminal_raw_in_any_text_view() {
         width: Some(100),
         no_headers: false,
         all_namespaces: true,
+        namespace: None,
     };
     let mut rng = Rng(0x5eed);
     for text in scenarios {

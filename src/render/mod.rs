@@ -38,6 +38,9 @@ pub struct View {
     pub no_headers: bool,
     /// Show a NAMESPACE column (`-A`).
     pub all_namespaces: bool,
+    /// The namespace asked for (`-n`, or the context's): names in it are
+    /// shown bare, names elsewhere qualified. `None`: each chain's own.
+    pub namespace: Option<String>,
 }
 
 /// Renders the report in a format; errors only for serialization. Text views

@@ -34,7 +34,8 @@ fn cell(text: impl Into<String>, color: Option<Color>, view: &View) -> Cell {
 }
 
 fn stage_name(stage: &Stage, chain_ns: &str, view: &View) -> String {
-    if view.all_namespaces || stage.namespace == chain_ns {
+    let here = view.namespace.as_deref().unwrap_or(chain_ns);
+    if view.all_namespaces || stage.namespace == here {
         stage.name.clone()
     } else {
         stage.key()

@@ -19,6 +19,7 @@ fn view() -> View {
         width: None,
         no_headers: false,
         all_namespaces: false,
+        namespace: None,
     }
 }
 

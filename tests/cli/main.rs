@@ -1104,3 +1104,45 @@ async fn every_request_names_jobgate_in_its_user_agent() {
         [format!("kubectl-jobgate/{}", env!("CARGO_PKG_VERSION"))]
     );
 }
+
+/// With `-n billing`, infra's stage showed as `database` and billing's own as
+/// `billing/…`: exactly the names outside the asked namespace are qualified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_outside_the_asked_namespace_are_the_qualified_ones() {
+    let sb = sandbox("multi-app").await;
+    let r = jobgate(
+        &sb,
+        "qualified",
+        &["status", "-n", "billing", "--no-headers"],
+    )
+    .await;
+    let names: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("CHAIN") && !l.starts_with("└─") && !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        names,
+        ["infra/database", "billing-pre-deploy", "billing-deploy"],
+        "{}",
+        r.stdout
+    );
+    let r = jobgate(&sb, "qualified", &["status", "-n", "infra", "--no-headers"]).await;
+    let names: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("CHAIN") && !l.starts_with("└─") && !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "database",
+            "billing/billing-pre-deploy",
+            "billing/billing-deploy"
+        ],
+        "{}",
+        r.stdout
+    );
+}
