@@ -117,11 +117,16 @@ fn draw(
             .filter(|_| job.phase != JobPhase::Succeeded)
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
+        // As the table names it: bare in its stage's namespace, qualified elsewhere.
+        let name = if job.namespace == stage.namespace {
+            job.name.clone()
+        } else {
+            format!("{}/{}", job.namespace, job.name)
+        };
         out.push_str(&format!(
-            "{}job/{}/{} {}{}\n",
+            "{}job/{} {}{}\n",
             prefix(lasts),
-            job.namespace,
-            job.name,
+            sanitize(&name),
             job.phase.as_str(),
             sanitize(&reason)
         ));
