@@ -93,6 +93,8 @@ pub struct Watch {
     unreadable_job_namespaces: Vec<String>,
     unreadable_kustomization_namespaces: Vec<String>,
     server: String,
+    /// `-v`: say each (re)list of a watch.
+    verbose: bool,
 }
 
 fn api_resource(r: Resource) -> ApiResource {
@@ -124,6 +126,7 @@ impl Cluster {
             unreadable_job_namespaces: first.unreadable_job_namespaces.clone(),
             unreadable_kustomization_namespaces: first.unreadable_kustomization_namespaces.clone(),
             server: self.server.clone(),
+            verbose: self.verbose,
         }
     }
 }
@@ -309,6 +312,16 @@ impl Watch {
                     feed.objects = buf;
                 }
                 feed.synced = true;
+                if self.verbose {
+                    let here = Where {
+                        plural: feed.resource.plural,
+                        namespace: feed.namespace.as_deref(),
+                    };
+                    eprintln!(
+                        "jobgate: watching {here} (listed {} items)",
+                        feed.objects.len()
+                    );
+                }
             }
             Event::Apply(obj) => {
                 let key = key_of(&obj);

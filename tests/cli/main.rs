@@ -1146,3 +1146,27 @@ async fn names_outside_the_asked_namespace_are_the_qualified_ones() {
         r.stdout
     );
 }
+
+/// `-v` says each request: the lists, the writes, and each watch as it (re)lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_shows_lists_writes_and_watches() {
+    let sb = Sandbox::start_with(
+        Scenario::builtin("canonical").unwrap(),
+        jobgate_sandbox::Options {
+            speed: 100.0,
+            ..jobgate_sandbox::Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let r = jobgate(&sb, "verbose", &["reconcile", "app-pre-deploy", "-v"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for said in [
+        "jobgate: listed kustomizations in namespace apps (3 items, 1 page(s))",
+        "jobgate: patch kustomizations apps/app-pre-deploy (reconcile.fluxcd.io/requestedAt=",
+        "jobgate: watching kustomizations in namespace apps (listed 3 items)",
+        "jobgate: watching jobs in namespace apps (listed ",
+    ] {
+        assert!(r.stderr.contains(said), "{said:?} in:\n{}", r.stderr);
+    }
+}
