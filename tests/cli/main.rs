@@ -1110,41 +1110,32 @@ async fn every_request_names_jobgate_in_its_user_agent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_outside_the_asked_namespace_are_the_qualified_ones() {
     let sb = sandbox("multi-app").await;
-    let r = jobgate(
-        &sb,
-        "qualified",
-        &["status", "-n", "billing", "--no-headers"],
-    )
-    .await;
-    let names: Vec<&str> = r
-        .stdout
-        .lines()
-        .filter(|l| !l.starts_with("CHAIN") && !l.starts_with("└─") && !l.trim().is_empty())
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    assert_eq!(
-        names,
-        ["infra/database", "billing-pre-deploy", "billing-deploy"],
-        "{}",
-        r.stdout
-    );
-    let r = jobgate(&sb, "qualified", &["status", "-n", "infra", "--no-headers"]).await;
-    let names: Vec<&str> = r
-        .stdout
-        .lines()
-        .filter(|l| !l.starts_with("CHAIN") && !l.starts_with("└─") && !l.trim().is_empty())
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "database",
-            "billing/billing-pre-deploy",
-            "billing/billing-deploy"
-        ],
-        "{}",
-        r.stdout
-    );
+    // The NAME column of the stages' rows.
+    let names = |stdout: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .filter(|l| !l.starts_with("CHAIN") && !l.starts_with("└─") && !l.trim().is_empty())
+            .filter_map(|l| l.split_whitespace().next())
+            .map(String::from)
+            .collect()
+    };
+    for (ns, want) in [
+        (
+            "billing",
+            ["infra/database", "billing-pre-deploy", "billing-deploy"],
+        ),
+        (
+            "infra",
+            [
+                "database",
+                "billing/billing-pre-deploy",
+                "billing/billing-deploy",
+            ],
+        ),
+    ] {
+        let r = jobgate(&sb, "qualified", &["status", "-n", ns, "--no-headers"]).await;
+        assert_eq!(names(&r.stdout), want, "-n {ns}:\n{}", r.stdout);
+    }
 }
 
 /// `-v` says each request: the lists, the writes, and each watch as it (re)lists.
