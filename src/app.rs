@@ -443,10 +443,12 @@ fn show(
     out: &mut dyn Write,
 ) -> Result<(), AppError> {
     let data = matches!(st.format, Format::Json | Format::Yaml);
-    let text = match (st.watch, data) {
-        (true, true) => render::json_line(report),
+    let text = match (st.watch, st.format) {
+        (true, Format::Json) => render::json_line(report),
+        // A stream of YAML documents, as `kubectl get -w -o yaml` writes them.
+        (true, Format::Yaml) => render::data(report, Format::Yaml).map(|y| format!("---\n{y}")),
         // Nothing to draw; stderr said so.
-        (_, false) if report.chains.is_empty() => Ok(String::new()),
+        _ if !data && report.chains.is_empty() => Ok(String::new()),
         _ => render::render(report, st.format, view),
     }
     .map_err(unserializable)?;

@@ -244,7 +244,7 @@ pub struct StatusArgs {
     /// Omit the header lines of the table.
     #[arg(long)]
     pub no_headers: bool,
-    /// Keep the view live, updated from watches (JSON Lines with -o json|yaml).
+    /// Keep the view live, updated from watches (JSON Lines with -o json, YAML documents separated by --- with -o yaml).
     #[arg(short, long)]
     pub watch: bool,
 }

@@ -1161,3 +1161,37 @@ async fn verbose_shows_lists_writes_and_watches() {
         assert!(r.stderr.contains(said), "{said:?} in:\n{}", r.stderr);
     }
 }
+
+/// `-o yaml -w` printed JSON lines: it writes YAML documents, each after `---`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_in_yaml_writes_yaml_documents() {
+    let sb = sandbox("canonical").await;
+    let mut child = command(
+        BIN,
+        sb.kubeconfig(),
+        "watch-yaml",
+        &["status", "--watch", "-o", "yaml"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut first = vec![];
+    tokio::time::timeout(STEP, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("warnings:") || (line == "---" && !first.is_empty()) {
+                break;
+            }
+            first.push(line);
+            if first.iter().any(|l| l.starts_with("chains:")) && first.len() > 20 {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("a document arrives");
+    child.kill().await.ok();
+    assert_eq!(first[0], "---", "{first:?}");
+    assert_eq!(first[1], "apiVersion: jobgate.dev/v1", "{first:?}");
+    assert!(first.iter().any(|l| l == "kind: ChainReport"), "{first:?}");
+}
