@@ -44,6 +44,10 @@ fn main() -> ExitCode {
             return Exit::Usage.into();
         }
     };
+    // The settings decided on colour (`--color always` over NO_COLOR); the
+    // table's styling library would otherwise drop the colours it is given
+    // and leave bare resets.
+    crossterm::style::force_color_output(settings.color);
     // One thread: the work is a handful of concurrent requests and a render;
     // a current-thread runtime starts fastest and keeps no state to share.
     let runtime = match tokio::runtime::Builder::new_current_thread()

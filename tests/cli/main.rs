@@ -1195,3 +1195,28 @@ async fn watch_in_yaml_writes_yaml_documents() {
     assert_eq!(first[1], "apiVersion: jobgate.dev/v1", "{first:?}");
     assert!(first.iter().any(|l| l == "kind: ChainReport"), "{first:?}");
 }
+
+/// `NO_COLOR=1 --color always` printed bare `ESC[m` resets: the flag wins,
+/// with whole colours; NO_COLOR alone has no escape at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn color_always_wins_over_no_color_with_whole_colours() {
+    let sb = sandbox("canonical").await;
+    let mut always = command(
+        BIN,
+        sb.kubeconfig(),
+        "no-color",
+        &["status", "--color", "always"],
+    );
+    always.env("NO_COLOR", "1");
+    let r = run(always).await;
+    assert!(
+        r.stdout.contains("\u{1b}[38;5;10mUpToDate"),
+        "{:?}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("\u{1b}[m"), "{:?}", r.stdout);
+    let mut plain = command(BIN, sb.kubeconfig(), "no-color", &["status"]);
+    plain.env("NO_COLOR", "1");
+    let r = run(plain).await;
+    assert!(!r.stdout.contains('\u{1b}'), "{:?}", r.stdout);
+}
