@@ -78,12 +78,6 @@ impl Journal {
         change(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
-    /// Whether Jobs were deleted and the rerun did not see them recreated.
-    pub fn unsettled(&self) -> bool {
-        let c = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        !c.deleted.is_empty() && !c.settled
-    }
-
     /// After a stop with deleted Jobs not yet seen recreated: what was deleted,
     /// what Flux will do about it, and the one command that recovers.
     pub fn recovery(&self) -> Option<String> {
@@ -314,7 +308,7 @@ pub async fn execute(
                 held.push(t);
             }
             Ok(Deletion::AlreadyGone) => narrate(err, &format!("◎ {job} was already gone"))?,
-            Ok(Deletion::Replaced) if deleted.is_empty() && held.is_empty() => {
+            Ok(Deletion::Replaced) if deleted.is_empty() => {
                 return Err(AppError::Refused(format!(
                     "Job {}/{} changed while jobgate was deleting (another run replaced it), so it was left alone; nothing was deleted",
                     t.namespace, t.name
@@ -326,7 +320,7 @@ pub async fn execute(
                     t.namespace, t.name
                 )));
             }
-            Err(e) if deleted.is_empty() && held.is_empty() => {
+            Err(e) if deleted.is_empty() => {
                 return Err(AppError::Refused(format!(
                     "cannot delete Job {}/{}: {e}; nothing was deleted",
                     t.namespace, t.name
