@@ -86,7 +86,17 @@ pub enum Command {
     /// dependsOn graph, and shows every chain of stages in dependency order:
     /// role, readiness, revision, whether it is up to date with its source, its
     /// Jobs, and for a blocked stage the upstream stage and Job at the root.
-    #[command(after_help = concat!("Examples:
+    #[command(after_help = concat!("Columns:
+  READY       a stage's Ready condition (True, False, Unknown); a Job's succeeded/completions
+  STATE       what jobgate concludes (UpToDate, Ready, Progressing, Blocked, Failed, Missing...)
+  REVISION    the revision the stage last applied
+  UP-TO-DATE  whether that is its source's current revision
+  DURATION    how long a Job ran, or has been running
+  SINCE       a stage: since its Ready condition last changed (not the object's age,
+              which `kubectl get ks` shows as AGE); a Job: since it finished, or
+              started while it runs
+
+Examples:
   kubectl jobgate status -n apps
   kubectl jobgate status app-deploy -n apps -o tree
   kubectl jobgate status -A -o json

@@ -101,12 +101,9 @@ impl ChainReport {
     /// Job whatever Flux has concluded about its stage yet (real Flux notices
     /// at its next health-check poll, seconds later).
     pub fn unhealthy(&self) -> bool {
-        self.chains.iter().any(|c| {
-            matches!(c.state, StageState::Failed | StageState::Blocked)
-                || c.stages
-                    .iter()
-                    .flat_map(|s| &s.jobs)
-                    .any(|j| j.phase == JobPhase::Failed)
+        self.chains.iter().flat_map(|c| &c.stages).any(|s| {
+            matches!(s.state, StageState::Failed | StageState::Blocked)
+                || s.jobs.iter().any(|j| j.phase == JobPhase::Failed)
         })
     }
 }
@@ -117,7 +114,9 @@ impl ChainReport {
 pub struct Chain {
     /// `namespace/name` of the first stage.
     pub name: String,
-    /// The worst state of its stages.
+    /// The worst state of its stages, a blocked one counted as the stage
+    /// that blocks it; `unknown` when it looks healthy but some of its Jobs
+    /// could not be read.
     pub state: StageState,
     pub stages: Vec<Stage>,
     /// Stages that depend on each other in a loop, as `namespace/name`.
@@ -160,6 +159,9 @@ pub enum StageState {
     Progressing,
     /// The controller has not reported on it yet.
     NeverReconciled,
+    /// For a chain only: its stages look healthy, but some of its Jobs could
+    /// not be read, so it is not known to be.
+    Unknown,
     /// Ready, but not on the source's current revision.
     Ready,
     /// Ready and applied the source's current revision.
@@ -176,6 +178,7 @@ impl StageState {
             StageState::Suspended => "Suspended",
             StageState::Progressing => "Progressing",
             StageState::NeverReconciled => "NeverReconciled",
+            StageState::Unknown => "Unknown",
             StageState::Ready => "Ready",
             StageState::UpToDate => "UpToDate",
         }

@@ -204,11 +204,7 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
         if !selected {
             continue;
         }
-        let state = chain_stages
-            .iter()
-            .map(|s| s.state)
-            .min()
-            .unwrap_or(StageState::UpToDate);
+        let state = chain_state(&chain_stages);
         chains.push(Chain {
             name: first.key(),
             state,
@@ -218,6 +214,32 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     }
     chains.sort_by(|a, b| a.name.cmp(&b.name));
     ChainReport::new(chains, snap.gaps.clone())
+}
+
+/// A chain's state: the worst of its stages, a blocked stage counting as the
+/// stage at the root of its blockage (a chain waiting on a running migration
+/// is `Progressing`, one held by a failed Job `Failed`, one whose dependency
+/// does not exist `Missing`), so every view heads it with what is wrong at the
+/// root. A chain that looks healthy but whose Jobs could not all be read is
+/// `Unknown`: a partial view is not a healthy one.
+pub fn chain_state(stages: &[Stage]) -> StageState {
+    let state = stages
+        .iter()
+        .map(|s| match (&s.blocked_by, s.state) {
+            (Some(cause), StageState::Blocked) => cause.state,
+            (_, state) => state,
+        })
+        .min()
+        .unwrap_or(StageState::UpToDate);
+    let unread = stages
+        .iter()
+        .flat_map(|s| &s.jobs)
+        .any(|j| j.phase == JobPhase::Unknown);
+    if state.is_ready() && unread {
+        StageState::Unknown
+    } else {
+        state
+    }
 }
 
 /// The role of a stage Flux has never applied (no inventory, so no Jobs to

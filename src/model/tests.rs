@@ -459,3 +459,39 @@ fn a_failed_job_is_unhealthy_before_flux_concludes() {
     );
     assert!(report.unhealthy());
 }
+
+/// The chain header names what is wrong at the root, the same in every view:
+/// a chain waiting on a running migration is progressing, not "blocked"; one
+/// whose dependency does not exist is missing; one whose Jobs could not be
+/// read is unknown, never healthy.
+#[test]
+fn the_chain_state_is_the_root_cause_and_a_partial_view_is_unknown() {
+    let progressing = json!({"type": "Ready", "status": "Unknown", "reason": "Progressing", "message": "Reconciliation in progress", "observedGeneration": 1});
+    let running = json!({"kind": "Job", "metadata": {"name": "migrate", "namespace": "a", "uid": "u1"}, "status": {"startTime": "t", "active": 1}});
+    let snap = snapshot(vec![
+        ks("a", "pre", &[], &["migrate"], progressing),
+        ks("a", "deploy", &["pre"], &[], not_ready("a/pre")),
+        running,
+        ks("b", "deploy", &["ghost"], &[], not_ready("b/ghost")),
+        ks("c", "pre", &[], &["hidden"], ok()),
+        ks("c", "deploy", &["pre"], &[], ok()),
+    ]);
+    let mut snap = snap;
+    snap.unreadable_job_namespaces = vec!["c".into()];
+    let report = analyze(&snap, &all());
+    let heads: Vec<(&str, StageState)> = report
+        .chains
+        .iter()
+        .map(|c| (c.name.as_str(), c.state))
+        .collect();
+    assert_eq!(
+        heads,
+        [
+            ("a/pre", StageState::Progressing),
+            ("b/ghost", StageState::Missing),
+            ("c/pre", StageState::Unknown),
+        ]
+    );
+    // The exit code still says what the stages are: a blocked stage is unhealthy.
+    assert!(report.unhealthy());
+}

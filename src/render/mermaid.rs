@@ -23,7 +23,8 @@ fn class(state: StageState) -> &'static str {
         StageState::Blocked
         | StageState::Progressing
         | StageState::NeverReconciled
-        | StageState::Suspended => "waiting",
+        | StageState::Suspended
+        | StageState::Unknown => "waiting",
         StageState::Ready | StageState::UpToDate => "ok",
     }
 }

@@ -165,6 +165,16 @@ pub fn age(now: Timestamp, ts: Option<&str>) -> String {
     }
 }
 
+/// How long ago a Job finished, or started while it runs (the SINCE column,
+/// as a stage's is since its Ready condition last changed).
+pub fn job_since(now: Timestamp, job: &crate::report::Job) -> String {
+    match (&job.finished_at, job.phase) {
+        (Some(end), _) => age(now, Some(end)),
+        (None, JobPhase::Running | JobPhase::Pending) => age(now, job.start_time.as_deref()),
+        _ => "-".into(),
+    }
+}
+
 /// A Job's run time: start to completion, or to now while it runs.
 pub fn job_duration(now: Timestamp, job: &crate::report::Job) -> String {
     let start = job
@@ -196,6 +206,7 @@ pub fn symbol(state: StageState) -> &'static str {
     match state {
         StageState::UpToDate | StageState::Ready => "✔",
         StageState::Failed | StageState::Missing | StageState::Unreadable => "✗",
+        StageState::Unknown => "?",
         _ => "◎",
     }
 }

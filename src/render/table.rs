@@ -3,7 +3,7 @@
 
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 
-use super::{View, age, job_duration, sanitize, short_revision, symbol};
+use super::{View, age, job_duration, job_since, sanitize, short_revision, symbol};
 use crate::report::{Chain, ChainReport, Job, JobPhase, Stage, StageState};
 
 fn state_color(state: StageState) -> Option<Color> {
@@ -12,7 +12,8 @@ fn state_color(state: StageState) -> Option<Color> {
         StageState::Blocked
         | StageState::Progressing
         | StageState::NeverReconciled
-        | StageState::Suspended => Some(Color::Yellow),
+        | StageState::Suspended
+        | StageState::Unknown => Some(Color::Yellow),
         StageState::UpToDate | StageState::Ready => Some(Color::Green),
     }
 }
@@ -90,7 +91,8 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
         "REASON",
         "REVISION",
         "UP-TO-DATE",
-        "AGE",
+        "DURATION",
+        "SINCE",
     ]);
     if wide {
         header.extend(["SOURCE", "INTERVAL", "TIMEOUT", "FORCE", "WAIT"]);
@@ -127,6 +129,7 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
                 None,
                 view,
             ),
+            cell("", None, view),
             cell(
                 age(view.now, stage.last_transition_time.as_deref()),
                 None,
@@ -190,6 +193,7 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
                 cell("", None, view),
                 cell("", None, view),
                 cell(job_duration(view.now, job), None, view),
+                cell(job_since(view.now, job), None, view),
             ]);
             table.add_row(row);
         }

@@ -188,6 +188,15 @@ async fn reconcile_of_a_failing_stage_fails_fast() {
         took < 60,
         "failed after {took}s of simulated time; flux would wait for the 5m timeout"
     );
+    // It failed on Flux's answer to the request, not on the Job failed before it.
+    let stage = ks(&sb, "app-pre-deploy");
+    let requested = &stage["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"];
+    assert!(requested.is_string(), "{stage}");
+    assert_eq!(
+        &stage["status"]["lastHandledReconcileAt"], requested,
+        "ended before Flux handled the request: {}",
+        r.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

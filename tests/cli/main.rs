@@ -484,6 +484,14 @@ async fn forbidden_jobs_in_one_namespace_leave_a_reported_gap() {
         "healthy as far as readable, but Jobs unknown"
     );
     assert!(partial.stdout.contains("Unknown"), "{}", partial.stdout);
+    // A partial view is not a healthy one: the chain is not headed "✔ UpToDate".
+    assert!(
+        partial
+            .stdout
+            .starts_with("CHAIN apps/app-pre-deploy  ? Unknown"),
+        "{}",
+        partial.stdout
+    );
 
     healthy.add_fault(Fault::Deny {
         verb: "list".into(),
