@@ -97,8 +97,10 @@ fn view(
     no_headers: bool,
     all_namespaces: bool,
     namespace: Option<&str>,
+    compact: bool,
 ) -> View {
     View {
+        compact,
         namespace: namespace.map(String::from),
         styles: Styles {
             color: settings.color,
@@ -151,7 +153,13 @@ async fn status(
     show(
         &found.report,
         st,
-        &view(settings, st.no_headers, all_namespaces, scope.namespace()),
+        &view(
+            settings,
+            st.no_headers,
+            all_namespaces,
+            scope.namespace(),
+            st.compact,
+        ),
         settings.stdout_is_terminal,
         out,
     )?;
@@ -166,7 +174,13 @@ async fn status(
             show(
                 &report,
                 st,
-                &view(settings, st.no_headers, all_namespaces, scope.namespace()),
+                &view(
+                    settings,
+                    st.no_headers,
+                    all_namespaces,
+                    scope.namespace(),
+                    st.compact,
+                ),
                 settings.stdout_is_terminal,
                 out,
             )?;
@@ -229,7 +243,7 @@ fn finish(
             names,
         },
     );
-    let text = render::render(&report, format, &view(settings, false, false, here))
+    let text = render::render(&report, format, &view(settings, false, false, here, false))
         .map_err(unserializable)?;
     out.write_all(text.as_bytes())?;
     Ok(if failed { Exit::Unhealthy } else { Exit::Ok })

@@ -254,6 +254,10 @@ pub struct StatusArgs {
     /// Omit the header lines of the table.
     #[arg(long)]
     pub no_headers: bool,
+    /// On a terminal, draw healthy chains in full too (they are one line each
+    /// by default; -o wide and output that is not a terminal show all in full).
+    #[arg(long)]
+    pub expand: bool,
     /// Keep the view live, updated from watches (JSON Lines with -o json, YAML documents separated by --- with -o yaml).
     #[arg(short, long)]
     pub watch: bool,

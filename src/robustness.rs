@@ -194,6 +194,7 @@ fn no_cluster_text_reaches_the_terminal_raw_in_any_text_view() {
         no_headers: false,
         all_namespaces: true,
         namespace: None,
+        compact: true,
     };
     let mut rng = Rng(0x5eed);
     for text in scenarios {

@@ -125,6 +125,8 @@ pub struct StatusSettings {
     pub format: Format,
     pub no_headers: bool,
     pub watch: bool,
+    /// Healthy chains one line each (a terminal's table, unless `--expand`).
+    pub compact: bool,
 }
 
 /// The least of a commit id that names one commit in practice (git's short form).
@@ -243,6 +245,7 @@ impl Settings {
                 format: format_of(s.output),
                 no_headers: s.no_headers,
                 watch: s.watch,
+                compact: env.stdout_is_terminal && s.output.is_none() && !s.expand,
             }),
             Command::Reconcile(r) => CommandSettings::Reconcile(ReconcileSettings {
                 namespace: one_namespace("reconcile")?,

@@ -41,6 +41,9 @@ pub struct View {
     /// The namespace asked for (`-n`, or the context's): names in it are
     /// shown bare, names elsewhere qualified. `None`: each chain's own.
     pub namespace: Option<String>,
+    /// Healthy chains one line each, the others in full (a terminal, unless
+    /// `--expand`); the table view only.
+    pub compact: bool,
 }
 
 /// Renders the report in a format; errors only for serialization. Text views

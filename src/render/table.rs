@@ -43,16 +43,167 @@ fn stage_name(stage: &Stage, chain_ns: &str, view: &View) -> String {
     }
 }
 
-/// The report as kubectl-style tables, one per chain; `wide` adds the stage settings.
+/// The report as kubectl-style tables, one per chain; `wide` adds the stage
+/// settings. More than one chain opens with a count of them by state; with
+/// `view.compact` (a terminal) the healthy chains are one line each, in one
+/// table, and only the others are drawn in full, below it.
 pub fn render(report: &ChainReport, view: &View, wide: bool) -> String {
     let mut out = String::new();
-    for (i, chain) in report.chains.iter().enumerate() {
-        if i > 0 {
+    if report.chains.len() > 1 && !view.no_headers {
+        out.push_str(&summary(&report.chains));
+        out.push('\n');
+    }
+    let compact = view.compact && !wide;
+    let (healthy, full): (Vec<&Chain>, Vec<&Chain>) = report
+        .chains
+        .iter()
+        .partition(|c| compact && health(c) == Health::Healthy);
+    if !healthy.is_empty() {
+        render_compact(&mut out, &healthy, view);
+    }
+    for (i, chain) in full.iter().enumerate() {
+        if i > 0 || !healthy.is_empty() {
             out.push('\n');
         }
         render_chain(&mut out, chain, view, wide);
     }
     out
+}
+
+/// How a chain counts in the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Health {
+    Failed,
+    Blocked,
+    Progressing,
+    Suspended,
+    Unknown,
+    Healthy,
+}
+
+impl Health {
+    fn as_str(self) -> &'static str {
+        match self {
+            Health::Failed => "failed",
+            Health::Blocked => "blocked",
+            Health::Progressing => "progressing",
+            Health::Suspended => "suspended",
+            Health::Unknown => "unknown",
+            Health::Healthy => "healthy",
+        }
+    }
+}
+
+fn health(chain: &Chain) -> Health {
+    let failed_job = chain
+        .stages
+        .iter()
+        .flat_map(|s| &s.jobs)
+        .any(|j| j.phase == JobPhase::Failed);
+    match chain.state {
+        _ if failed_job => Health::Failed,
+        StageState::Failed | StageState::Missing | StageState::Unreadable => Health::Failed,
+        StageState::Blocked => Health::Blocked,
+        StageState::Progressing | StageState::NeverReconciled => Health::Progressing,
+        StageState::Suspended => Health::Suspended,
+        StageState::Unknown => Health::Unknown,
+        StageState::Ready | StageState::UpToDate => Health::Healthy,
+    }
+}
+
+/// `12 chains: 10 healthy, 1 progressing, 1 failed`, healthy first.
+fn summary(chains: &[Chain]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for c in chains {
+        *counts.entry(health(c)).or_insert(0usize) += 1;
+    }
+    let mut parts: Vec<String> = counts
+        .get(&Health::Healthy)
+        .map(|n| format!("{n} healthy"))
+        .into_iter()
+        .collect();
+    parts.extend(
+        counts
+            .iter()
+            .filter(|(h, _)| **h != Health::Healthy)
+            .map(|(h, n)| format!("{n} {}", h.as_str())),
+    );
+    format!("{} chains: {}", chains.len(), parts.join(", "))
+}
+
+/// Healthy chains, one line each: their state, stages, Jobs succeeded (and
+/// gone: a finished Job removed by its TTL), revision (when
+/// the stages agree on one) and the time since the newest Ready change.
+fn render_compact(out: &mut String, chains: &[&Chain], view: &View) {
+    let mut table = new_table(view);
+    if !view.no_headers {
+        table.set_header(["CHAIN", "STATE", "STAGES", "JOBS", "REVISION", "SINCE"]);
+    }
+    for chain in chains {
+        let jobs: Vec<&Job> = chain.stages.iter().flat_map(|s| &s.jobs).collect();
+        let done = jobs
+            .iter()
+            .filter(|j| j.phase == JobPhase::Succeeded)
+            .count();
+        let mut revisions = chain.stages.iter().map(|s| s.revision.as_deref());
+        let first = revisions.next().flatten();
+        let revision = match first {
+            Some(r) if revisions.all(|o| o == Some(r)) => short_revision(r),
+            Some(_) => "mixed".into(),
+            None => "-".into(),
+        };
+        let newest = chain
+            .stages
+            .iter()
+            .filter_map(|s| s.last_transition_time.as_deref())
+            .filter_map(|t| t.parse::<jiff::Timestamp>().ok())
+            .max()
+            .map(|t| t.to_string());
+        table.add_row(vec![
+            cell(&chain.name, None, view),
+            cell(
+                format!("{} {}", symbol(chain.state), chain.state.as_str()),
+                state_color(chain.state),
+                view,
+            ),
+            cell(chain.stages.len().to_string(), None, view),
+            cell(
+                match jobs.iter().filter(|j| j.phase == JobPhase::Gone).count() {
+                    0 => format!("{done}/{}", jobs.len()),
+                    gone => format!("{done}/{} ({gone} gone)", jobs.len()),
+                },
+                None,
+                view,
+            ),
+            cell(revision, None, view),
+            cell(age(view.now, newest.as_deref()), None, view),
+        ]);
+    }
+    push_table(out, &mut table);
+}
+
+fn new_table(view: &View) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .force_no_tty();
+    if view.styles.color {
+        table.enforce_styling();
+    }
+    table
+}
+
+/// The table's lines, three spaces between columns, none after the last.
+fn push_table(out: &mut String, table: &mut Table) {
+    let columns = table.column_count();
+    for (i, column) in table.column_iter_mut().enumerate() {
+        column.set_padding((0, if i + 1 == columns { 0 } else { 3 }));
+    }
+    for line in table.to_string().lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
 }
 
 fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
@@ -71,14 +222,7 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
         out.push_str(&title);
         out.push('\n');
     }
-    let mut table = Table::new();
-    table
-        .load_style(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .force_no_tty();
-    if view.styles.color {
-        table.enforce_styling();
-    }
+    let mut table = new_table(view);
     let mut header: Vec<&str> = vec![];
     if view.all_namespaces {
         header.push("NAMESPACE");
@@ -198,14 +342,7 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
             table.add_row(row);
         }
     }
-    let columns = header.len();
-    for (i, column) in table.column_iter_mut().enumerate() {
-        column.set_padding((0, if i + 1 == columns { 0 } else { 3 }));
-    }
-    for line in table.to_string().lines() {
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    push_table(out, &mut table);
     for line in explanations(chain) {
         out.push_str(&truncate(&format!("  {line}"), view.width));
         out.push('\n');

@@ -20,6 +20,7 @@ fn view() -> View {
         no_headers: false,
         all_namespaces: false,
         namespace: None,
+        compact: false,
     }
 }
 
@@ -69,6 +70,29 @@ fn multi_app_views() {
         "multi_app",
         include_str!("../../tests/sandbox/scenarios/multi-app.yaml"),
         &v,
+    );
+}
+
+/// `-A` on a terminal: a count of the chains by state, the healthy ones a
+/// line each, the others in full below them.
+#[test]
+fn a_terminal_shows_healthy_chains_compactly_under_a_summary() {
+    let report = report(include_str!("../../tests/sandbox/scenarios/multi-app.yaml"));
+    let compact = View {
+        all_namespaces: true,
+        compact: true,
+        width: Some(200),
+        ..view()
+    };
+    let text = render(&report, Format::Table, &compact).unwrap();
+    insta::assert_snapshot!("multi_app_compact", text);
+    assert!(text.starts_with(&format!("{} chains: ", report.chains.len())));
+    // Wide draws every chain in full whatever the terminal.
+    let wide = render(&report, Format::Wide, &compact).unwrap();
+    assert_eq!(
+        wide.matches("CHAIN ").count(),
+        report.chains.len(),
+        "{wide}"
     );
 }
 

@@ -1228,3 +1228,103 @@ async fn color_always_wins_over_no_color_with_whole_colours() {
     let r = run(plain).await;
     assert!(!r.stdout.contains('\u{1b}'), "{:?}", r.stdout);
 }
+
+/// `-A` on a terminal opens with the chains counted by state and draws the
+/// healthy ones a line each; `--expand` (and a pipe) draw every chain in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_namespaces_on_a_terminal_is_a_summary_then_what_is_wrong() {
+    let sb = sandbox("multi-app").await;
+    let on_terminal = |args: &str| {
+        let mut cmd = command(
+            "script",
+            sb.kubeconfig(),
+            "compact",
+            &[
+                "-q",
+                "-e",
+                "-c",
+                &format!("{BIN} status -A --color never {args}"),
+                "/dev/null",
+            ],
+        );
+        cmd.env("COLUMNS", "200");
+        run(cmd)
+    };
+    let compact = on_terminal("").await;
+    let text = compact.stdout.replace('\r', "");
+    assert!(
+        text.starts_with("5 chains: 1 healthy, 1 failed, 1 blocked, 1 progressing, 1 suspended\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nCHAIN  "), "the compact table: {text}");
+    assert!(
+        !text.contains("CHAIN nightly/nightly-pre-deploy"),
+        "the healthy chain is one line: {text}"
+    );
+    assert!(
+        text.contains("CHAIN shop/shop-pre-deploy  ◎ Progressing"),
+        "{text}"
+    );
+
+    let expanded = on_terminal("--expand").await;
+    let text = expanded.stdout.replace('\r', "");
+    assert!(
+        text.contains("CHAIN nightly/nightly-pre-deploy  ✔ UpToDate"),
+        "{text}"
+    );
+
+    let piped = jobgate(&sb, "compact", &["status", "-A"]).await;
+    assert_eq!(
+        piped.stdout.matches("CHAIN ").count(),
+        5,
+        "{}",
+        piped.stdout
+    );
+}
+
+/// `--watch` prints a view only when it changed: a write that changes
+/// nothing shown (a label) prints nothing; the next real change prints one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prints_a_view_only_when_it_changed() {
+    let sb = sandbox("canonical").await;
+    let mut child = command(
+        BIN,
+        sb.kubeconfig(),
+        "watch-same",
+        &["status", "--watch", "-o", "json"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    next_document(&mut lines).await;
+    for i in 0..3 {
+        let label = json!({"metadata": {"labels": {"touched": i.to_string()}}});
+        sb.merge_patch("batch", "jobs", "apps", "db-migration", &label, false)
+            .unwrap();
+        sb.merge_patch(
+            "kustomize.toolkit.fluxcd.io",
+            "kustomizations",
+            "apps",
+            "app-deploy",
+            &label,
+            false,
+        )
+        .unwrap();
+    }
+    sb.merge_patch(
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "apps",
+        "app-deploy",
+        &json!({"spec": {"suspend": true}}),
+        false,
+    )
+    .unwrap();
+    let next = next_document(&mut lines).await;
+    assert_eq!(
+        next["chains"][0]["stages"][1]["state"], "suspended",
+        "the first view after the first: the real change, not a copy"
+    );
+    child.kill().await.ok();
+}
