@@ -10,8 +10,10 @@ use crate::actions::follow::Outcome;
 use crate::actions::rerun::Journal;
 use crate::cluster::{Cluster, Scope};
 use crate::error::{AppError, Exit};
+use crate::events::Event;
 use crate::model::analyze;
 use crate::model::{Selection, Snapshot};
+use crate::narrate::{Narrator, Style};
 use crate::render::{self, Format, Styles, View};
 use crate::report::{ChainReport, JobPhase};
 use crate::settings::{
@@ -19,12 +21,35 @@ use crate::settings::{
     WaitSettings,
 };
 
-/// Runs the command and returns its exit code; errors are written to `err` once.
-pub async fn run(settings: Settings, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+/// Runs the command and returns its exit code; errors are said once, through
+/// `narrator`, which is finished (its live line taken away) before this returns.
+pub async fn run(settings: Settings, out: &mut dyn Write, narrator: Narrator) -> Exit {
+    let ticker = matches!(narrator.style(), Style::Live { .. }).then(|| {
+        let n = narrator.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(crate::narrate::TICK);
+            loop {
+                every.tick().await;
+                n.tick();
+            }
+        })
+    });
+    let exit = run_narrated(&settings, out, &narrator).await;
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    if narrator.style() == Style::Json {
+        narrator.say(Event::Exit { code: exit as u8 });
+    }
+    narrator.finish();
+    exit
+}
+
+async fn run_narrated(settings: &Settings, out: &mut dyn Write, narrator: &Narrator) -> Exit {
     // What a rerun deleted, kept outside the work that a deadline or Ctrl-C drops.
     let journal = Journal::default();
     let result = {
-        let work = execute(&settings, &journal, out, &mut *err);
+        let work = execute(settings, &journal, out, narrator);
         let deadline = async {
             match settings.timeout {
                 Some(t) => {
@@ -50,7 +75,9 @@ pub async fn run(settings: Settings, out: &mut dyn Write, err: &mut dyn Write) -
         Err(AppError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok,
         Err(AppError::Interrupted) => Exit::Interrupted,
         Err(e) => {
-            let _ = writeln!(err, "error: {e}");
+            narrator.say(Event::Error {
+                message: e.to_string(),
+            });
             e.exit()
         }
     };
@@ -58,14 +85,16 @@ pub async fn run(settings: Settings, out: &mut dyn Write, err: &mut dyn Write) -
     // says so, and how to get them back.
     if exit != Exit::Ok || result.is_err() {
         if let Some(recovery) = journal.recovery() {
-            let _ = writeln!(err, "{}", render::sanitize(&recovery));
+            narrator.say(Event::Recovery { message: recovery });
             if !matches!(exit, Exit::Timeout | Exit::Interrupted) {
                 return Exit::Unhealthy;
             }
         } else if matches!(result, Err(AppError::Interrupted))
             && matches!(settings.command, CommandSettings::Rerun(_))
         {
-            let _ = writeln!(err, "interrupted: nothing was deleted");
+            narrator.say(Event::Info {
+                message: "interrupted: nothing was deleted".into(),
+            });
         }
     }
     exit
@@ -75,13 +104,13 @@ async fn execute(
     settings: &Settings,
     journal: &Journal,
     out: &mut dyn Write,
-    err: &mut dyn Write,
+    narrator: &Narrator,
 ) -> Result<Exit, AppError> {
     match &settings.command {
-        CommandSettings::Status(s) => status(settings, s, out, err).await,
-        CommandSettings::Reconcile(r) => reconcile(settings, r, out, err).await,
-        CommandSettings::Rerun(r) => rerun(settings, r, journal, out, err).await,
-        CommandSettings::Wait(w) => wait(settings, w, out, err).await,
+        CommandSettings::Status(s) => status(settings, s, out, narrator).await,
+        CommandSettings::Reconcile(r) => reconcile(settings, r, out, narrator).await,
+        CommandSettings::Rerun(r) => rerun(settings, r, journal, out, narrator).await,
+        CommandSettings::Wait(w) => wait(settings, w, out, narrator).await,
         CommandSettings::Completion(shell) => {
             let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut cmd, "kubectl-jobgate", out);
@@ -131,16 +160,20 @@ async fn status(
     settings: &Settings,
     st: &StatusSettings,
     out: &mut dyn Write,
-    err: &mut dyn Write,
+    narrator: &Narrator,
 ) -> Result<Exit, AppError> {
-    let cluster = Cluster::connect(&settings.kube).await?;
+    let cluster = Cluster::connect(&settings.kube, narrator).await?;
     let scope = settings.namespaces.scope(cluster.default_namespace());
     let found = actions::status::status(&cluster, &scope, &st.names).await?;
     for warning in &found.report.warnings {
-        writeln!(err, "warning: {}", render::sanitize(warning))?;
+        narrator.say(Event::Warning {
+            message: warning.clone(),
+        });
     }
     for note in &found.snapshot.notes {
-        writeln!(err, "note: {}", render::sanitize(note))?;
+        narrator.say(Event::Note {
+            message: note.clone(),
+        });
     }
     let all_namespaces = scope == Scope::All;
     if found.report.chains.is_empty() {
@@ -148,7 +181,9 @@ async fn status(
             Scope::Namespace(ns) => format!("in {ns} namespace"),
             Scope::All => "in any namespace".into(),
         };
-        writeln!(err, "No Flux Kustomizations found {place}.")?;
+        narrator.say(Event::Info {
+            message: format!("No Flux Kustomizations found {place}."),
+        });
     }
     show(
         &found.report,
@@ -256,7 +291,7 @@ fn outcome(
     names: Vec<(String, String)>,
     here: Option<&str>,
     out: &mut dyn Write,
-    err: &mut dyn Write,
+    narrator: &Narrator,
 ) -> Result<Exit, AppError> {
     match result {
         Outcome::Done(snapshot) => finish(settings, format, &snapshot, names, here, false, out),
@@ -266,17 +301,14 @@ fn outcome(
             snapshot,
         } => {
             match (log_tail, &failure.job) {
-                (Some(Ok(tail)), Some((ns, job))) => {
-                    writeln!(err, "  last lines of the log of Job {ns}/{job}:")?;
-                    for line in tail.lines() {
-                        writeln!(err, "  │ {}", render::sanitize(line))?;
-                    }
-                }
-                (Some(Err(why)), Some((ns, job))) => writeln!(
-                    err,
-                    "  no log of Job {ns}/{job}: {}",
-                    render::sanitize(&why.to_string())
-                )?,
+                (Some(Ok(tail)), Some((ns, job))) => narrator.say(Event::JobLog {
+                    job: format!("{ns}/{job}"),
+                    lines: tail.lines().map(String::from).collect(),
+                }),
+                (Some(Err(why)), Some((ns, job))) => narrator.say(Event::JobLogUnavailable {
+                    job: format!("{ns}/{job}"),
+                    why: why.to_string(),
+                }),
                 _ => {}
             }
             finish(settings, format, &snapshot, names, here, true, out)
@@ -288,9 +320,9 @@ async fn reconcile(
     settings: &Settings,
     r: &ReconcileSettings,
     out: &mut dyn Write,
-    err: &mut dyn Write,
+    narrator: &Narrator,
 ) -> Result<Exit, AppError> {
-    let cluster = Cluster::connect(&settings.kube).await?;
+    let cluster = Cluster::connect(&settings.kube, narrator).await?;
     let namespace = namespace_of(&r.namespace, &cluster);
     let req = actions::reconcile::Request {
         namespace: &namespace,
@@ -300,7 +332,7 @@ async fn reconcile(
         no_wait: r.no_wait,
     };
     let names = vec![(namespace.clone(), r.name.clone())];
-    match actions::reconcile::reconcile(&cluster, &req, err).await? {
+    match actions::reconcile::reconcile(&cluster, &req, narrator).await? {
         actions::reconcile::Reconciled::Requested(_) => Ok(Exit::Ok),
         actions::reconcile::Reconciled::Followed(result) => outcome(
             settings,
@@ -309,7 +341,7 @@ async fn reconcile(
             names,
             Some(&namespace),
             out,
-            err,
+            narrator,
         ),
     }
 }
@@ -319,10 +351,10 @@ async fn rerun(
     r: &RerunSettings,
     journal: &Journal,
     out: &mut dyn Write,
-    err: &mut dyn Write,
+    narrator: &Narrator,
 ) -> Result<Exit, AppError> {
     use actions::rerun::Rerun;
-    let cluster = Cluster::connect(&settings.kube).await?;
+    let cluster = Cluster::connect(&settings.kube, narrator).await?;
     let namespace = namespace_of(&r.namespace, &cluster);
     let req = actions::rerun::Request {
         namespace: &namespace,
@@ -357,9 +389,9 @@ async fn rerun(
         )?;
         return Ok(Exit::Ok);
     }
-    confirm(&plan, r.confirm, err).await?;
+    confirm(&plan, r.confirm, narrator).await?;
     let names = vec![(namespace.clone(), r.name.clone())];
-    match actions::rerun::execute(&cluster, plan, &req, journal, err).await? {
+    match actions::rerun::execute(&cluster, plan, &req, journal, narrator).await? {
         Rerun::Requested => Ok(Exit::Ok),
         Rerun::Followed(result) => outcome(
             settings,
@@ -368,7 +400,7 @@ async fn rerun(
             names,
             Some(&namespace),
             out,
-            err,
+            narrator,
         ),
     }
 }
@@ -379,7 +411,7 @@ async fn rerun(
 async fn confirm(
     plan: &actions::rerun::Plan,
     confirm: Confirm,
-    err: &mut dyn Write,
+    narrator: &Narrator,
 ) -> Result<(), AppError> {
     let list: Vec<String> = plan
         .deletable()
@@ -395,16 +427,11 @@ async fn confirm(
             plan.namespace
         )));
     }
-    write!(
-        err,
-        "{}",
-        render::sanitize(&format!(
-            "Delete {} in {} and run again? [y/N] ",
-            list.join(", "),
-            plan.namespace
-        ))
-    )?;
-    err.flush()?;
+    narrator.prompt(&format!(
+        "Delete {} in {} and run again? [y/N] ",
+        list.join(", "),
+        plan.namespace
+    ));
     let (tx, rx) = tokio::sync::oneshot::channel();
     // Not joined: a thread blocked in read_line must not keep the process alive.
     std::thread::spawn(move || {
@@ -424,9 +451,9 @@ async fn wait(
     settings: &Settings,
     w: &WaitSettings,
     out: &mut dyn Write,
-    err: &mut dyn Write,
+    narrator: &Narrator,
 ) -> Result<Exit, AppError> {
-    let cluster = Cluster::connect(&settings.kube).await?;
+    let cluster = Cluster::connect(&settings.kube, narrator).await?;
     let scope = settings.namespaces.scope(cluster.default_namespace());
     let req = actions::wait::Request {
         names: &w.names,
@@ -435,7 +462,7 @@ async fn wait(
         nudge: w.nudge,
         allow_empty: w.allow_empty,
     };
-    let (result, names) = actions::wait::wait(&cluster, &scope, &req, err).await?;
+    let (result, names) = actions::wait::wait(&cluster, &scope, &req, narrator).await?;
     outcome(
         settings,
         w.format,
@@ -443,7 +470,7 @@ async fn wait(
         names,
         scope.namespace(),
         out,
-        err,
+        narrator,
     )
 }
 

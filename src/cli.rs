@@ -66,9 +66,20 @@ pub struct Global {
     /// A limit for the whole command (e.g. 5m; 0 means no limit); exit code 3 when it expires.
     #[arg(long, global = true, value_name = "DURATION")]
     pub timeout: Option<String>,
+    /// How to narrate on stderr: auto (lines, with a live status line on a
+    /// terminal), text (lines only), json (one JSON document per event, JSON Lines).
+    #[arg(long, global = true, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
     /// Log each list read from the cluster (size, time) on stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    Auto,
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

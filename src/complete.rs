@@ -81,7 +81,9 @@ fn set(typed: &mut Typed, flag: &str, value: &str) {
 
 async fn from_cluster(typed: &Typed, what: &str) -> Vec<String> {
     let work = async {
-        let cluster = Cluster::connect(&typed.kube).await.ok()?;
+        let cluster = Cluster::connect(&typed.kube, &crate::narrate::Narrator::silent())
+            .await
+            .ok()?;
         match what {
             "namespaces" => cluster.namespace_names().await.ok(),
             _ => {

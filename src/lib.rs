@@ -8,7 +8,11 @@
 //! - `app`: dispatches a command and maps outcomes to exit codes;
 //! - `actions`: one module per verb; returns reports, never prints;
 //! - `cluster`: the only module that talks to the API (names `kube::`);
-//! - `render`: pure functions from a report (plus styles, time, width) to text;
+//! - `narrate`: the one way to stderr for what commands report as they go
+//!   (text, JSON Lines, a terminal's live status line);
+//! - `render`: pure functions from a report (plus styles, time, width) to text,
+//!   and from an event to its narration lines;
+//! - `events`: the versioned events commands narrate (`--progress json`);
 //! - `report`: the versioned machine-readable types every view renders;
 //! - `model`: pure Flux semantics (no async, no clock, no I/O);
 //! - `error`: typed errors and the exit codes they map to;
@@ -22,7 +26,9 @@ pub mod cli;
 pub mod cluster;
 pub mod complete;
 pub mod error;
+pub mod events;
 pub mod model;
+pub mod narrate;
 pub mod render;
 pub mod report;
 pub mod settings;

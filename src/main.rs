@@ -1,11 +1,12 @@
 //! kubectl-jobgate: parse → settings → runtime → app → exit code.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use kubectl_jobgate::cli::Cli;
 use kubectl_jobgate::error::Exit;
+use kubectl_jobgate::narrate::Narrator;
 use kubectl_jobgate::settings::{Environment, Settings};
 
 fn main() -> ExitCode {
@@ -36,6 +37,15 @@ fn main() -> ExitCode {
             .then(|| comfy_table::Table::new().width())
             .flatten()
             .map(usize::from),
+        // A terminal that does not say its size (a bare pty) is 80 wide, or $COLUMNS.
+        stderr_width: std::io::stderr().is_terminal().then(|| {
+            crossterm::terminal::size()
+                .ok()
+                .map(|(columns, _)| usize::from(columns))
+                .filter(|w| *w > 0)
+                .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
+                .unwrap_or(80)
+        }),
     };
     let settings = match Settings::resolve(cli, &env) {
         Ok(s) => s,
@@ -61,9 +71,8 @@ fn main() -> ExitCode {
         }
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut err = std::io::stderr().lock();
-    let exit = runtime.block_on(kubectl_jobgate::app::run(settings, &mut out, &mut err));
-    let _ = err.flush();
+    let narrator = Narrator::new(Box::new(std::io::stderr()), settings.progress);
+    let exit = runtime.block_on(kubectl_jobgate::app::run(settings, &mut out, narrator));
     exit.into()
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::cli::{self, Cli, Command};
 use crate::cluster::{KubeOptions, Scope};
+use crate::narrate::Style;
 use crate::render::Format;
 
 /// Facts about the process the settings depend on (passed in, for tests).
@@ -16,6 +17,8 @@ pub struct Environment {
     pub dumb_terminal: bool,
     /// The terminal's width, when stdout is a terminal.
     pub width: Option<usize>,
+    /// The terminal's width, when stderr is a terminal (`None` otherwise).
+    pub stderr_width: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +48,8 @@ pub struct Settings {
     pub color: bool,
     pub width: Option<usize>,
     pub stdout_is_terminal: bool,
+    /// How narration is written on stderr.
+    pub progress: Style,
     pub timeout: Option<Duration>,
     pub command: CommandSettings,
 }
@@ -223,6 +228,11 @@ impl Settings {
             cli::Color::Never => false,
             cli::Color::Auto => env.stdout_is_terminal && !env.no_color && !env.dumb_terminal,
         };
+        let progress = match (g.progress, env.stderr_width) {
+            (cli::Progress::Json, _) => Style::Json,
+            (cli::Progress::Auto, Some(width)) if !env.dumb_terminal => Style::Live { width },
+            _ => Style::Text,
+        };
         let namespaces = match (g.all_namespaces, g.namespace) {
             (true, _) => Namespaces::All,
             (false, Some(ns)) if ns.is_empty() => {
@@ -317,6 +327,7 @@ impl Settings {
             color,
             width: env.width,
             stdout_is_terminal: env.stdout_is_terminal,
+            progress,
             timeout,
             command,
         })

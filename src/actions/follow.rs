@@ -6,13 +6,13 @@
 //! caller's `--timeout` bounds the whole command.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use crate::cluster::{Cluster, NoLog, Scope, Watch};
 use crate::error::AppError;
+use crate::events::Event;
 use crate::model::Snapshot;
 use crate::model::progress::{Failure, Goal, Progress, dependencies_done, progress};
-use crate::render::{sanitize, short_revision};
+use crate::narrate::Narrator;
 use crate::report::StageState;
 
 /// Lines of a failed Job's log shown when following stops on it (`status`
@@ -52,12 +52,6 @@ pub enum Outcome {
         log_tail: Option<Result<String, NoLog>>,
         snapshot: Snapshot,
     },
-}
-
-/// One line of narration on stderr, with what a terminal would interpret escaped
-/// (names and messages come from the cluster).
-pub(super) fn narrate(err: &mut dyn Write, line: &str) -> Result<(), AppError> {
-    Ok(writeln!(err, "{}", sanitize(line))?)
 }
 
 /// One watch over the cluster for a whole command, and the latest snapshot
@@ -114,7 +108,7 @@ impl<'c> Follower<'c> {
         name: &str,
         goal: Goal,
         downstream: bool,
-        err: &mut dyn Write,
+        narrator: &Narrator,
     ) -> Result<Outcome, AppError> {
         let mut stages = vec![Followed::new(ns, name, goal)];
         if downstream {
@@ -122,7 +116,7 @@ impl<'c> Follower<'c> {
                 stages.push(Followed::new(&dns, &dname, Goal::default()));
             }
         }
-        self.follow(stages, downstream, err).await
+        self.follow(stages, downstream, narrator).await
     }
 
     /// Follows `stages` until all are done or one fails.
@@ -130,10 +124,11 @@ impl<'c> Follower<'c> {
         mut self,
         mut stages: Vec<Followed>,
         nudge: bool,
-        err: &mut dyn Write,
+        narrator: &Narrator,
     ) -> Result<Outcome, AppError> {
         let cluster = self.cluster;
-        let mut said: HashMap<String, String> = HashMap::new();
+        let mut said: HashMap<String, Event> = HashMap::new();
+        let mut attempts = Attempts::default();
         loop {
             let snapshot = &self.snapshot;
             let mut all_done = true;
@@ -161,33 +156,33 @@ impl<'c> Follower<'c> {
                     &stage.goal,
                     &followed,
                 );
-                let line = match &p {
-                    Progress::Done { revision } => {
-                        format!("✔ {key}: ready at {}", short_revision(revision))
-                    }
-                    Progress::Waiting { state, why } => {
-                        format!("◎ {key}: {}: {why}", state.as_str())
-                    }
-                    // Cause first, then its words: "blocked by X, whose Job J failed: R: M".
-                    Progress::Failed(f) => match (&f.blocked, &f.job) {
-                        (Some(_), Some((ns, job))) => format!(
-                            "✗ {key}: blocked by {}, whose Job {ns}/{job} failed: {}: {}",
-                            f.stage, f.reason, f.message
-                        ),
-                        (Some(_), None) => format!(
-                            "✗ {key}: blocked by {}: {}: {}",
-                            f.stage, f.reason, f.message
-                        ),
-                        (None, Some((ns, job))) => format!(
-                            "✗ {key}: Job {ns}/{job} failed: {}: {}",
-                            f.reason, f.message
-                        ),
-                        (None, None) => format!("✗ {key}: {}: {}", f.reason, f.message),
+                for attempt in attempts
+                    .failed(cluster, snapshot, &stage.namespace, &stage.name)
+                    .await
+                {
+                    narrator.say(attempt);
+                }
+                let event = match &p {
+                    Progress::Done { revision } => Event::StageReady {
+                        stage: key.clone(),
+                        revision: revision.clone(),
+                    },
+                    Progress::Waiting { state, why } => Event::Waiting {
+                        stage: key.clone(),
+                        state: *state,
+                        why: why.clone(),
+                    },
+                    Progress::Failed(f) => Event::StageFailed {
+                        stage: key.clone(),
+                        cause: f.blocked.as_ref().map(|_| f.stage.clone()),
+                        job: f.job.as_ref().map(|(ns, job)| format!("{ns}/{job}")),
+                        reason: f.reason.clone(),
+                        message: f.message.clone(),
                     },
                 };
-                if said.get(&key) != Some(&line) {
-                    narrate(err, &line)?;
-                    said.insert(key.clone(), line);
+                if said.get(&key) != Some(&event) {
+                    narrator.say(event.clone());
+                    said.insert(key.clone(), event);
                 }
                 match p {
                     Progress::Done { .. } => {}
@@ -217,22 +212,15 @@ impl<'c> Follower<'c> {
                                 .await
                             {
                                 Ok(token) => {
-                                    narrate(
-                                        err,
-                                        &format!(
-                                            "► {key}: dependencies ready, reconcile requested (no dependency poll)"
-                                        ),
-                                    )?;
+                                    narrator.say(Event::Nudged { stage: key.clone() });
                                     stage.goal.token = Some(token);
                                 }
                                 // A nudge is a shortcut: without the permission, Flux's own
                                 // dependency poll still gets there.
-                                Err(e) if e.is_forbidden() => narrate(
-                                    err,
-                                    &format!(
-                                        "◎ {key}: cannot nudge it ({e}); waiting for Flux's dependency poll instead"
-                                    ),
-                                )?,
+                                Err(e) if e.is_forbidden() => narrator.say(Event::NudgeRefused {
+                                    stage: key.clone(),
+                                    error: e.to_string(),
+                                }),
                                 Err(e) => return Err(e.into()),
                             }
                         }
@@ -246,3 +234,54 @@ impl<'c> Follower<'c> {
         }
     }
 }
+
+/// The failed pods of the followed stages' Jobs, counted per Job uid: each
+/// new failure is said once, with the pod's exit code where it can be read
+/// ("attempt 2/3 failed: exit 1"), so a Job retrying for minutes is not silent.
+#[derive(Default)]
+struct Attempts {
+    /// Job uid → failed pods already said (or found when following began).
+    seen: HashMap<String, i64>,
+}
+
+impl Attempts {
+    async fn failed(
+        &mut self,
+        cluster: &Cluster,
+        snap: &Snapshot,
+        ns: &str,
+        name: &str,
+    ) -> Vec<Event> {
+        let Some(ks) = snap.kustomization(ns, name) else {
+            return vec![];
+        };
+        let mut events = vec![];
+        for r in ks.inventory_jobs() {
+            let Some(job) = snap.job(&r.namespace, &r.name) else {
+                continue;
+            };
+            let failed = job.status.failed;
+            let uid = &job.metadata.uid;
+            // Failures before following began are the past: only new ones are news.
+            let before = *self.seen.entry(uid.clone()).or_insert(failed);
+            if failed <= before {
+                continue;
+            }
+            self.seen.insert(uid.clone(), failed);
+            let pod = cluster.failed_pod(&r.namespace, &r.name, uid).await;
+            events.push(Event::JobAttemptFailed {
+                stage: format!("{ns}/{name}"),
+                job: format!("{}/{}", r.namespace, r.name),
+                attempt: failed,
+                attempts: job.spec.backoff_limit.unwrap_or(DEFAULT_BACKOFF_LIMIT) + 1,
+                pod: pod.as_ref().map(|p| p.name.clone()),
+                exit_code: pod.as_ref().and_then(|p| p.exit_code),
+                reason: pod.and_then(|p| p.reason),
+            });
+        }
+        events
+    }
+}
+
+/// A Job's `backoffLimit` when its spec leaves it out (Kubernetes' default).
+const DEFAULT_BACKOFF_LIMIT: i64 = 6;

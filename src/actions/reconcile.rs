@@ -3,13 +3,13 @@
 //! dependents, nudged as their dependencies become ready — to the source's
 //! revision, failing fast.
 
-use std::io::Write;
-
-use super::follow::{Follower, Outcome, narrate};
+use super::follow::{Follower, Outcome};
 use crate::cluster::{Cluster, Scope};
 use crate::error::AppError;
+use crate::events::Event;
 use crate::model::progress::Goal;
 use crate::model::{Snapshot, find_active};
+use crate::narrate::Narrator;
 
 /// Which Kustomization to reconcile, and how far to follow it.
 pub struct Request<'a> {
@@ -32,7 +32,7 @@ pub enum Reconciled {
 pub async fn reconcile(
     cluster: &Cluster,
     req: &Request<'_>,
-    err: &mut dyn Write,
+    narrator: &Narrator,
 ) -> Result<Reconciled, AppError> {
     let scope = Scope::Namespace(req.namespace.to_string());
     let snap = cluster.snapshot(&scope).await?;
@@ -41,7 +41,9 @@ pub async fn reconcile(
     let key = format!("{}/{}", req.namespace, req.name);
     if req.downstream {
         for note in &snap.notes {
-            writeln!(err, "note: {}", crate::render::sanitize(note))?;
+            narrator.say(Event::Note {
+                message: note.clone(),
+            });
         }
     }
     let source = ks.source_key();
@@ -50,7 +52,9 @@ pub async fn reconcile(
         let (kind, sns, sname) = source;
         match cluster.request_source(&kind, &sns, &sname).await? {
             Some(token) => {
-                writeln!(err, "► {kind}/{sns}/{sname}: reconcile requested")?;
+                narrator.say(Event::SourceRequested {
+                    source: format!("{kind}/{sns}/{sname}"),
+                });
                 follower
                     .until(|s| {
                         s.source(&kind, &sns, &sname).is_some_and(|src| {
@@ -63,23 +67,19 @@ pub async fn reconcile(
                     .source(&kind, &sns, &sname)
                     .and_then(|s| s.revision())
                     .unwrap_or("no artifact");
-                // The revision is the source's status, written by whoever can.
-                narrate(
-                    err,
-                    &format!(
-                        "✔ {kind}/{sns}/{sname}: fetched {}",
-                        crate::render::short_revision(revision)
-                    ),
-                )?;
+                narrator.say(Event::SourceFetched {
+                    source: format!("{kind}/{sns}/{sname}"),
+                    revision: revision.to_string(),
+                });
             }
-            None => writeln!(
-                err,
-                "◎ source kind {kind} is not one jobgate can reconcile; reconciling {key} only"
-            )?,
+            None => narrator.say(Event::SourceSkipped {
+                kind,
+                stage: key.clone(),
+            }),
         }
     }
     let token = cluster.request_reconcile(req.namespace, req.name).await?;
-    writeln!(err, "► {key}: reconcile requested")?;
+    narrator.say(Event::Requested { stage: key });
     if req.no_wait {
         return Ok(Reconciled::Requested(follower.snapshot));
     }
@@ -88,7 +88,7 @@ pub async fn reconcile(
         ..Goal::default()
     };
     let outcome = follower
-        .follow_stage(req.namespace, req.name, goal, req.downstream, err)
+        .follow_stage(req.namespace, req.name, goal, req.downstream, narrator)
         .await?;
     Ok(Reconciled::Followed(outcome))
 }

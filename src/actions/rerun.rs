@@ -7,14 +7,15 @@
 //! changed is written to a [`Journal`] as it goes, so that every way out
 //! (an error, `--timeout`, Ctrl-C) can say it and the one command that recovers.
 
-use std::io::Write;
 use std::sync::Mutex;
 
-use super::follow::{Follower, Outcome, narrate};
+use super::follow::{Follower, Outcome};
 use crate::cluster::{Cluster, Deletion, Scope};
 use crate::error::AppError;
+use crate::events::Event;
 use crate::model::progress::Goal;
 use crate::model::{Selection, Snapshot, analyze, find_active};
+use crate::narrate::Narrator;
 use crate::report::{JobPhase, StageState};
 
 /// What to re-run, and how carefully.
@@ -264,13 +265,13 @@ fn refuse_if_blocked(snap: &Snapshot, namespace: &str, name: &str) -> Result<(),
 }
 
 /// Deletes the planned Jobs, requests the reconcile and follows the new runs;
-/// narration goes to `err`, every change to `journal` as it is made.
+/// narration goes to `narrator`, every change to `journal` as it is made.
 pub async fn execute(
     cluster: &Cluster,
     plan: Plan,
     req: &Request<'_>,
     journal: &Journal,
-    err: &mut dyn Write,
+    narrator: &Narrator,
 ) -> Result<Rerun, AppError> {
     let Plan {
         namespace,
@@ -284,30 +285,27 @@ pub async fn execute(
     let mut deleted: Vec<&Target> = vec![];
     let mut held: Vec<&Target> = vec![];
     for t in &targets {
-        let job = format!("job.batch/{} in {}", t.name, t.namespace);
+        let job = format!("{}/{}", t.namespace, t.name);
         if t.phase == JobPhase::Gone {
-            narrate(
-                err,
-                &format!("◎ {job} is gone already (TTL, or deleted): the reconcile recreates it"),
-            )?;
+            narrator.say(Event::JobGone { job });
             continue;
         }
         match cluster.delete_job(&t.namespace, &t.name, &t.uid).await {
             Ok(Deletion::Deleted) => {
-                narrate(err, &format!("✔ deleted {job} (uid {})", t.uid))?;
+                narrator.say(Event::JobDeleted {
+                    job,
+                    uid: t.uid.clone(),
+                });
             }
             Ok(Deletion::Held(finalizers)) => {
-                narrate(
-                    err,
-                    &format!(
-                        "◎ deleting {job} (uid {}): held by finalizer {} until its controller releases it",
-                        t.uid,
-                        finalizers.join(", ")
-                    ),
-                )?;
+                narrator.say(Event::JobDeleting {
+                    job,
+                    uid: t.uid.clone(),
+                    finalizers,
+                });
                 held.push(t);
             }
-            Ok(Deletion::AlreadyGone) => narrate(err, &format!("◎ {job} was already gone"))?,
+            Ok(Deletion::AlreadyGone) => narrator.say(Event::JobAlreadyGone { job }),
             Ok(Deletion::Replaced) if deleted.is_empty() => {
                 return Err(AppError::Refused(format!(
                     "Job {}/{} changed while jobgate was deleting (another run replaced it), so it was left alone; nothing was deleted",
@@ -347,13 +345,10 @@ pub async fn execute(
     };
     for t in held {
         follower.until(|s| gone(s, t)).await?;
-        narrate(
-            err,
-            &format!(
-                "✔ deleted job.batch/{} in {} (uid {})",
-                t.name, t.namespace, t.uid
-            ),
-        )?;
+        narrator.say(Event::JobDeleted {
+            job: format!("{}/{}", t.namespace, t.name),
+            uid: t.uid.clone(),
+        });
     }
     follower
         .until(|s| deleted.iter().all(|t| gone(s, t)))
@@ -363,7 +358,7 @@ pub async fn execute(
         .await
         .map_err(|e| AppError::Partial(format!("cannot request the reconcile: {e}")))?;
     journal.record(|c| c.requested = true);
-    narrate(err, &format!("► {key}: reconcile requested"))?;
+    narrator.say(Event::Requested { stage: key });
     if req.no_wait {
         journal.record(|c| c.settled = true);
         return Ok(Rerun::Requested);
@@ -378,7 +373,7 @@ pub async fn execute(
         ..Goal::default()
     };
     let outcome = follower
-        .follow_stage(&namespace, &name, goal, req.downstream, err)
+        .follow_stage(&namespace, &name, goal, req.downstream, narrator)
         .await?;
     journal.record(|c| c.settled = true);
     Ok(Rerun::Followed(Box::new(outcome)))

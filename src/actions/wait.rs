@@ -2,13 +2,13 @@
 //! upstream and downstream) are ready on their source's revision (or
 //! `--for revision=REV`), from watches; fail fast on a failed stage or Job.
 
-use std::io::Write;
-
 use super::follow::{Followed, Follower, Outcome};
 use crate::cluster::{Cluster, Scope};
 use crate::error::AppError;
+use crate::events::Event;
 use crate::model::analyze;
 use crate::model::progress::Goal;
+use crate::narrate::Narrator;
 
 /// Which chains to wait for, and for what.
 pub struct Request<'a> {
@@ -24,7 +24,7 @@ pub async fn wait(
     cluster: &Cluster,
     scope: &Scope,
     req: &Request<'_>,
-    err: &mut dyn Write,
+    narrator: &Narrator,
 ) -> Result<(Outcome, Vec<(String, String)>), AppError> {
     if req.names.is_empty() && !req.all {
         return Err(AppError::Usage(
@@ -33,7 +33,9 @@ pub async fn wait(
     }
     let snap = cluster.snapshot(scope).await?;
     for note in &snap.notes {
-        writeln!(err, "note: {}", crate::render::sanitize(note))?;
+        narrator.say(Event::Note {
+            message: note.clone(),
+        });
     }
     // --all: every chain in scope, as `status` with no names.
     let names = if req.all { &[][..] } else { req.names };
@@ -70,12 +72,14 @@ pub async fn wait(
                 "no Flux Kustomizations to wait for {place}: check the namespace (-n) and the names, or pass --allow-empty if nothing to wait for is a success"
             )));
         }
-        writeln!(err, "No Flux Kustomizations to wait for {place}.")?;
+        narrator.say(Event::Info {
+            message: format!("No Flux Kustomizations to wait for {place}."),
+        });
         return Ok((Outcome::Done(snap), keys));
     }
     Ok((
         Follower::new(cluster, scope, snap)
-            .follow(stages, req.nudge, err)
+            .follow(stages, req.nudge, narrator)
             .await?,
         keys,
     ))

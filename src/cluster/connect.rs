@@ -146,7 +146,10 @@ fn check_names(kubeconfig: &Kubeconfig, options: &KubeOptions) -> Result<(), Clu
     Ok(())
 }
 
-pub(super) async fn connect(options: &KubeOptions) -> Result<Cluster, ClusterError> {
+pub(super) async fn connect(
+    options: &KubeOptions,
+    narrator: crate::narrate::Narrator,
+) -> Result<Cluster, ClusterError> {
     let kubeconfig = read_kubeconfig(options)?;
     check_names(&kubeconfig, options)?;
     let ca = trusted_ca(&kubeconfig, options);
@@ -189,5 +192,6 @@ pub(super) async fn connect(options: &KubeOptions) -> Result<Cluster, ClusterErr
         server,
         ca,
         verbose: options.verbose,
+        narrator,
     })
 }

@@ -88,4 +88,63 @@ impl Cluster {
         }
         Ok(log)
     }
+
+    /// The newest failed pod of the Job with this uid (pods by the Job's name
+    /// label, kept when the Job with this uid owns them, so an earlier run's
+    /// pods are not mistaken for this one's), with how its container ended.
+    /// `None` when it cannot be told (pods gone or not readable): the failure
+    /// is said without them.
+    pub async fn failed_pod(&self, ns: &str, job: &str, uid: &str) -> Option<FailedPod> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let params = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}"));
+        let list = self
+            .retrying(&format!("list pods of Job {ns}/{job}"), Verb::Read, || {
+                pods.list(&params)
+            })
+            .await
+            .ok()?
+            .items;
+        let owned = |p: &Pod| {
+            p.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == uid)
+        };
+        let pod = list
+            .into_iter()
+            .filter(|p| owned(p))
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"))
+            .max_by(|a, b| {
+                a.metadata
+                    .creation_timestamp
+                    .cmp(&b.metadata.creation_timestamp)
+                    .then(a.metadata.name.cmp(&b.metadata.name))
+            })?;
+        let status = pod.status.as_ref();
+        let ended = status
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.state.as_ref().and_then(|s| s.terminated.as_ref()))
+            .max_by_key(|t| t.exit_code != 0);
+        Some(FailedPod {
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            exit_code: ended.map(|t| t.exit_code),
+            reason: ended
+                .and_then(|t| t.reason.clone())
+                .or_else(|| status.and_then(|s| s.reason.clone()))
+                .filter(|r| !r.is_empty()),
+        })
+    }
+}
+
+/// How a failed pod of a Job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedPod {
+    pub name: String,
+    /// Its container's exit code (the first that failed).
+    pub exit_code: Option<i32>,
+    /// Kubernetes' word for it (`Error`, `OOMKilled`, `DeadlineExceeded`).
+    pub reason: Option<String>,
 }

@@ -19,6 +19,9 @@ pub use write::{Deletion, FIELD_MANAGER};
 
 use std::time::Instant;
 
+use crate::events::Event;
+use crate::narrate::Narrator;
+
 /// The API versions and kinds jobgate reads and writes (for `version`).
 pub const SPOKEN_APIS: &[(&str, &[&str])] = &[
     ("kustomize.toolkit.fluxcd.io/v1", &["Kustomization"]),
@@ -55,11 +58,16 @@ pub struct Cluster {
     /// The CA the server's certificate is checked against, in words.
     ca: String,
     verbose: bool,
+    /// Where retries, watch trouble and `-v` are said.
+    narrator: Narrator,
 }
 
 impl Cluster {
-    pub async fn connect(options: &KubeOptions) -> Result<Cluster, ClusterError> {
-        connect::connect(options).await
+    pub async fn connect(
+        options: &KubeOptions,
+        narrator: &Narrator,
+    ) -> Result<Cluster, ClusterError> {
+        connect::connect(options, narrator.clone()).await
     }
 
     /// The namespace the kubeconfig's context selects (`default` if none).
@@ -74,7 +82,9 @@ impl Cluster {
 
     fn log(&self, started: Instant, what: &str) {
         if self.verbose {
-            eprintln!("jobgate: {what} ({} ms)", started.elapsed().as_millis());
+            self.narrator.say(Event::Debug {
+                message: format!("{what} ({} ms)", started.elapsed().as_millis()),
+            });
         }
     }
 }

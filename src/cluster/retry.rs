@@ -41,15 +41,6 @@ fn delay(status: &kube::core::Status, verb: Verb, n: u32) -> Option<Duration> {
     Some(asked.unwrap_or(FIRST_DELAY * 2u32.pow(n - 1)))
 }
 
-/// `500ms`, `2s`.
-fn seconds(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}s", d.as_secs())
-    }
-}
-
 impl Cluster {
     /// Runs `attempt` until it succeeds, fails for good, or has been retried
     /// [`RETRIES`] times; `what` names the request in the narration.
@@ -72,13 +63,14 @@ impl Cluster {
             let Some(wait) = delay(status, verb, n) else {
                 return result;
             };
-            let line = format!(
-                "◎ the API server answered {} {} to {what}: retrying in {} ({n}/{RETRIES})",
-                status.code,
-                status.reason,
-                seconds(wait)
-            );
-            eprintln!("{}", crate::render::sanitize(&line));
+            self.narrator.say(crate::events::Event::Retrying {
+                request: what.to_string(),
+                status: status.code,
+                reason: status.reason.clone(),
+                after_seconds: wait.as_secs_f64(),
+                attempt: n,
+                of: RETRIES,
+            });
             tokio::time::sleep(wait).await;
         }
     }

@@ -95,6 +95,7 @@ pub struct Watch {
     server: String,
     /// `-v`: say each (re)list of a watch.
     verbose: bool,
+    narrator: crate::narrate::Narrator,
 }
 
 fn api_resource(r: Resource) -> ApiResource {
@@ -127,6 +128,7 @@ impl Cluster {
             unreadable_kustomization_namespaces: first.unreadable_kustomization_namespaces.clone(),
             server: self.server.clone(),
             verbose: self.verbose,
+            narrator: self.narrator.clone(),
         }
     }
 }
@@ -295,7 +297,7 @@ impl Watch {
                     Scope::All => true,
                     Scope::Namespace(ns) => feed.namespace.as_deref() == Some(ns),
                 };
-                return failed(feed, e, asked, &self.server, &mut self.gaps);
+                return failed(feed, e, asked, &self.server, &mut self.gaps, &self.narrator);
             }
         };
         match event {
@@ -317,10 +319,9 @@ impl Watch {
                         plural: feed.resource.plural,
                         namespace: feed.namespace.as_deref(),
                     };
-                    eprintln!(
-                        "jobgate: watching {here} (listed {} items)",
-                        feed.objects.len()
-                    );
+                    self.narrator.say(crate::events::Event::Debug {
+                        message: format!("watching {here} (listed {} items)", feed.objects.len()),
+                    });
                 }
             }
             Event::Apply(obj) => {
@@ -437,6 +438,7 @@ fn failed(
     asked: bool,
     server: &str,
     gaps: &mut Vec<String>,
+    narrator: &crate::narrate::Narrator,
 ) -> Result<(), ClusterError> {
     if feed.gap {
         return Ok(());
@@ -473,7 +475,9 @@ fn failed(
                 });
             }
             let gap = format!("cannot watch {here} ({code}: {message}): shown as last listed");
-            eprintln!("warning: {}", crate::render::sanitize(&gap));
+            narrator.say(crate::events::Event::Warning {
+                message: gap.clone(),
+            });
             gaps.push(gap);
             feed.gap = true;
             Ok(())
@@ -487,14 +491,14 @@ fn failed(
             let since = *feed
                 .failing_since
                 .get_or_insert_with(tokio::time::Instant::now);
-            let line = format!(
-                "◎ the watch of {here} failed ({detail}): retrying (attempt {}, failing for {}s; jobgate gives up at {}s)",
-                feed.failures,
-                since.elapsed().as_secs(),
-                WATCH_GIVE_UP.as_secs()
-            );
+            narrator.say(crate::events::Event::WatchRetrying {
+                watch: here.to_string(),
+                error: detail.clone(),
+                attempt: feed.failures,
+                failing_seconds: since.elapsed().as_secs(),
+                give_up_seconds: WATCH_GIVE_UP.as_secs(),
+            });
             feed.last_error = Some(detail);
-            eprintln!("{}", crate::render::sanitize(&line));
             Ok(())
         }
     }
@@ -528,9 +532,17 @@ mod tests {
     /// that could never sync, and the error was dropped.
     #[test]
     fn a_denied_watch_ends_the_command_where_asked_and_is_a_gap_elsewhere() {
+        let silent = crate::narrate::Narrator::silent();
         let mut gaps = vec![];
         let mut asked = feed(JOBS, "apps");
-        match failed(&mut asked, denied(403), true, "https://x", &mut gaps) {
+        match failed(
+            &mut asked,
+            denied(403),
+            true,
+            "https://x",
+            &mut gaps,
+            &silent,
+        ) {
             Err(ClusterError::Forbidden { message, .. }) => {
                 assert_eq!(
                     message,
@@ -540,7 +552,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let mut elsewhere = feed(KUSTOMIZATIONS, "infra");
-        assert!(failed(&mut elsewhere, denied(403), false, "https://x", &mut gaps).is_ok());
+        assert!(
+            failed(
+                &mut elsewhere,
+                denied(403),
+                false,
+                "https://x",
+                &mut gaps,
+                &silent
+            )
+            .is_ok()
+        );
         assert!(elsewhere.gap);
         assert_eq!(
             gaps,
@@ -549,14 +571,44 @@ mod tests {
             ]
         );
         // A gap is not retried into an error, nor counted.
-        assert!(failed(&mut elsewhere, denied(500), false, "https://x", &mut gaps).is_ok());
+        assert!(
+            failed(
+                &mut elsewhere,
+                denied(500),
+                false,
+                "https://x",
+                &mut gaps,
+                &silent
+            )
+            .is_ok()
+        );
         assert_eq!(elsewhere.failures, 0);
         // A 410 is the watcher's to handle (it lists again): not a failure.
         let mut compacted = feed(JOBS, "apps");
-        assert!(failed(&mut compacted, denied(410), true, "https://x", &mut gaps).is_ok());
+        assert!(
+            failed(
+                &mut compacted,
+                denied(410),
+                true,
+                "https://x",
+                &mut gaps,
+                &silent
+            )
+            .is_ok()
+        );
         assert_eq!(compacted.failures, 0);
         // Anything else is retried, and counted.
-        assert!(failed(&mut compacted, denied(503), true, "https://x", &mut gaps).is_ok());
+        assert!(
+            failed(
+                &mut compacted,
+                denied(503),
+                true,
+                "https://x",
+                &mut gaps,
+                &silent
+            )
+            .is_ok()
+        );
         assert_eq!(compacted.failures, 1);
         assert!(compacted.failing_since.is_some());
     }

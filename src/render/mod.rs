@@ -3,6 +3,7 @@
 //! a terminal or the environment; `main` decides those and passes them in.
 
 mod mermaid;
+pub mod narration;
 mod table;
 mod tree;
 

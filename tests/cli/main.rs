@@ -7,6 +7,7 @@ mod actions;
 mod gate;
 mod krew;
 mod matrix;
+mod narration;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

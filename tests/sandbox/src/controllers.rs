@@ -1288,8 +1288,11 @@ impl Sim {
             if !labels.is_object() {
                 labels = json!({});
             }
+            // As kube-apiserver defaults a Job's pod template: by name and by uid.
             labels["batch.kubernetes.io/job-name"] = json!(key.1);
             labels["job-name"] = json!(key.1);
+            labels["batch.kubernetes.io/controller-uid"] = json!(uid);
+            labels["controller-uid"] = json!(uid);
             let pod_obj = json!({
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": { "name": pod, "namespace": key.0, "labels": labels,

@@ -42,8 +42,9 @@ struct Cli {
     /// The user the token authenticates as (appears in 403 messages).
     #[arg(long, default_value = "sandbox-admin")]
     user: String,
-    /// Simulated seconds per real second.
-    #[arg(long, default_value_t = 1.0)]
+    /// Simulated seconds per real second: a demo's Jobs, retries and Flux's
+    /// polls take seconds, not minutes (1: real time).
+    #[arg(long, default_value_t = DEMO_SPEED)]
     speed: f64,
     /// A fault to inject at start, as JSON (repeatable), e.g.
     /// '{"type":"fail","path":"/apis/batch/*","count":2,"status":503,"retryAfter":1}'.
@@ -62,6 +63,10 @@ struct Cli {
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
 }
+
+/// The default clock: ten simulated seconds a second, so a demo rerun's
+/// failing attempts and Flux's 30 s dependency poll pass while one watches.
+const DEMO_SPEED: f64 = 10.0;
 
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
@@ -120,8 +125,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     println!("{}", sandbox.url());
     eprintln!(
-        "jobgate-sandbox: serving scenario {name} on {}\n  export KUBECONFIG={}\n  stop with Ctrl-C",
+        "jobgate-sandbox: serving scenario {name} on {}, its clock at {}× real time (--speed 1 for real time)\n  export KUBECONFIG={}\n  stop with Ctrl-C",
         sandbox.url(),
+        cli.speed,
         std::fs::canonicalize(sandbox.kubeconfig())
             .unwrap_or_else(|_| sandbox.kubeconfig().to_path_buf())
             .display()

@@ -16,7 +16,7 @@ async fn binary_serves_and_stops_on_sigterm() {
         .args(["--scenario", "failed", "--kubeconfig-out"])
         .arg(&kubeconfig)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -27,6 +27,17 @@ async fn binary_serves_and_stops_on_sigterm() {
         .unwrap()
         .unwrap();
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    // A demo runs at a demo's speed, and says so.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let said = tokio::time::timeout(STEP, stderr.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        said.contains("its clock at 10× real time (--speed 1 for real time)"),
+        "{said}"
+    );
 
     let text = std::fs::read_to_string(&kubeconfig).unwrap();
     assert!(
