@@ -112,8 +112,7 @@ async fn execute(
         CommandSettings::Rerun(r) => rerun(settings, r, journal, out, narrator).await,
         CommandSettings::Wait(w) => wait(settings, w, out, narrator).await,
         CommandSettings::Completion(shell) => {
-            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut cmd, "kubectl-jobgate", out);
+            crate::complete::script(*shell, out);
             Ok(Exit::Ok)
         }
         CommandSettings::Version(format) => version(*format, out),

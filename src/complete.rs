@@ -4,7 +4,8 @@
 //! line, as Cobra's `__complete` does. The shim runs `kubectl-jobgate
 //! __complete ...`. Subcommands and flags come from the clap definition;
 //! Kustomization and namespace names from the cluster (with the connection
-//! flags already typed), within 2 seconds, and nothing at all on error.
+//! flags already typed), within 2 seconds, and nothing at all on error. Also
+//! the completion scripts of `kubectl jobgate completion SHELL`.
 
 use std::io::Write;
 use std::time::Duration;
@@ -217,4 +218,10 @@ pub async fn complete(args: &[String], out: &mut dyn Write) -> std::io::Result<(
         }
     }
     writeln!(out, ":{directive}")
+}
+
+/// The completion script for `shell` (`kubectl jobgate completion SHELL`).
+pub fn script(shell: clap_complete::Shell, out: &mut dyn Write) {
+    let mut cmd = crate::cli::Cli::command();
+    clap_complete::generate(shell, &mut cmd, "kubectl-jobgate", out);
 }

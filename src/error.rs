@@ -42,7 +42,7 @@ pub enum AppError {
     /// Stopped after changing something (`app` adds what, and how to recover).
     #[error("{0}")]
     Partial(String),
-    #[error("timed out after {}: {}", crate::settings::format_duration(*.after), if *.following {
+    #[error("timed out after {}: {}", crate::duration::format_duration(*.after), if *.following {
         "the command did not finish within --timeout; raise it, or look at what it was waiting for with `kubectl jobgate status`"
     } else {
         "the cluster did not answer within --timeout; raise it (or --request-timeout), and see how long each request takes with -v"

@@ -3,22 +3,19 @@
 //!
 //! The architecture, one line per module; dependencies point down this list
 //! and never up:
-//! - `cli`: clap types only;
-//! - `settings`: the resolved, clap-free settings;
 //! - `app`: dispatches a command and maps outcomes to exit codes;
-//! - `actions`: one module per verb; returns reports, never prints;
+//! - `complete`: shell completion: the scripts, and kubectl's plugin
+//!   completion protocol (`__complete`);
+//! - `settings`: the settings resolved from the command line and the environment;
+//! - `cli`: the command line, as clap types only;
+//! - `actions`: one module per verb; returns reports, narrates through `narrate`;
+//! - `error`: typed errors and the exit codes they map to;
 //! - `cluster`: the only module that talks to the API (names `kube::`);
 //! - `narrate`: the one way to stderr for what commands report as they go
 //!   (text, JSON Lines, a terminal's live status line);
-//! - `render`: pure functions from a report (plus styles, time, width) to text,
-//!   and from an event to its narration lines;
-//! - `events`: the versioned events commands narrate (`--progress json`);
-//! - `report`: the versioned machine-readable types every view renders;
-//! - `model`: pure Flux semantics (no async, no clock, no I/O);
-//! - `error`: typed errors and the exit codes they map to;
-//! - `complete`: kubectl's plugin completion protocol (`__complete`).
-//!
-//! `model` and `render` never name `kube::` or `tokio::` (CI greps for it).
+//! - the pure core, its own crate (`jobgate-core`, re-exported here): `render`,
+//!   `events`, `model`, `report`, `duration`. It cannot name kube or tokio: it
+//!   does not depend on them.
 
 pub mod actions;
 pub mod app;
@@ -26,12 +23,7 @@ pub mod cli;
 pub mod cluster;
 pub mod complete;
 pub mod error;
-pub mod events;
-pub mod model;
 pub mod narrate;
-pub mod render;
-pub mod report;
 pub mod settings;
 
-#[cfg(test)]
-mod robustness;
+pub use jobgate_core::{duration, events, model, render, report};

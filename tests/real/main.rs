@@ -480,3 +480,52 @@ fn wait_survives_an_apiserver_restart_without_a_false_pass() {
         );
     }
 }
+
+/// etcd compacts its history while `wait` watches, and the apiserver comes
+/// back with a watch cache that starts after it: every watch resumed from
+/// before gets 410 Gone. jobgate lists again (said with -v) and still passes
+/// only on the revision.
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn a_watch_expired_by_etcd_compaction_lists_again_without_a_false_pass() {
+    let mut app = App::heavy("compacted");
+    app.ready();
+    let sha = app.push("v5.0.0", Migration::Succeeds);
+    let target = format!("revision={sha}");
+    let waiter = app.jobgate_meanwhile(&[
+        "wait",
+        "app-post-deploy",
+        "--for",
+        &target,
+        "--nudge",
+        "--timeout",
+        "180s",
+        "-v",
+    ]);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let stack_script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/realcluster/stack");
+    for step in ["compact-etcd", "restart-apiserver"] {
+        let r = run(stack_script, &stack().admin, &[step], None);
+        assert_eq!(r.code, 0, "{step}: {}", r.stderr);
+    }
+    let r = waiter.join().expect("the wait ends");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lists = r
+        .stderr
+        .lines()
+        .filter(|l| {
+            l.starts_with("jobgate: watching kustomizations in namespace ")
+                && l.contains(" (listed ")
+        })
+        .count();
+    assert!(
+        lists >= 2,
+        "the expired watch was listed again: {}",
+        r.stderr
+    );
+    let applied = app.get("kustomization/app-post-deploy")["status"]["lastAppliedRevision"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(applied, format!("main@sha1:{sha}"));
+}

@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 use super::*;
 use crate::report::{JobPhase, Role, StageState};
 
-const CANONICAL: &str = include_str!("../../tests/sandbox/scenarios/canonical.yaml");
-const FAILED: &str = include_str!("../../tests/sandbox/scenarios/failed.yaml");
-const IN_PROGRESS: &str = include_str!("../../tests/fixtures/chain-pre-deploy-in-progress.yaml");
+const CANONICAL: &str = include_str!("../../../tests/sandbox/scenarios/canonical.yaml");
+const FAILED: &str = include_str!("../../../tests/sandbox/scenarios/failed.yaml");
+const IN_PROGRESS: &str = include_str!("../../../tests/fixtures/chain-pre-deploy-in-progress.yaml");
 
 fn all() -> Selection {
     Selection::default()

@@ -51,3 +51,6 @@ pub fn snapshot_from_yaml(text: &str) -> Result<Snapshot, String> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod robustness;

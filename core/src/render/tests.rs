@@ -46,7 +46,7 @@ fn snapshot_all(scenario: &str, yaml: &str, view: &View) {
 fn canonical_views() {
     snapshot_all(
         "canonical",
-        include_str!("../../tests/sandbox/scenarios/canonical.yaml"),
+        include_str!("../../../tests/sandbox/scenarios/canonical.yaml"),
         &view(),
     );
 }
@@ -55,7 +55,7 @@ fn canonical_views() {
 fn failed_views() {
     snapshot_all(
         "failed",
-        include_str!("../../tests/sandbox/scenarios/failed.yaml"),
+        include_str!("../../../tests/sandbox/scenarios/failed.yaml"),
         &view(),
     );
 }
@@ -68,7 +68,7 @@ fn multi_app_views() {
     };
     snapshot_all(
         "multi_app",
-        include_str!("../../tests/sandbox/scenarios/multi-app.yaml"),
+        include_str!("../../../tests/sandbox/scenarios/multi-app.yaml"),
         &v,
     );
 }
@@ -77,7 +77,9 @@ fn multi_app_views() {
 /// line each, the others in full below them.
 #[test]
 fn a_terminal_shows_healthy_chains_compactly_under_a_summary() {
-    let report = report(include_str!("../../tests/sandbox/scenarios/multi-app.yaml"));
+    let report = report(include_str!(
+        "../../../tests/sandbox/scenarios/multi-app.yaml"
+    ));
     let compact = View {
         all_namespaces: true,
         compact: true,
@@ -98,7 +100,7 @@ fn a_terminal_shows_healthy_chains_compactly_under_a_summary() {
 
 #[test]
 fn no_headers_colour_and_width() {
-    let report = report(include_str!("../../tests/sandbox/scenarios/failed.yaml"));
+    let report = report(include_str!("../../../tests/sandbox/scenarios/failed.yaml"));
     let plain = render(
         &report,
         Format::Table,

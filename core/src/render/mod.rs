@@ -217,3 +217,6 @@ pub fn symbol(state: StageState) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod robustness;

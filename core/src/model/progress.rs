@@ -522,8 +522,8 @@ mod tests {
     use crate::model::flux::KustomizationSpec;
     use crate::model::snapshot_from_yaml;
 
-    const CANONICAL: &str = include_str!("../../tests/sandbox/scenarios/canonical.yaml");
-    const FAILED: &str = include_str!("../../tests/sandbox/scenarios/failed.yaml");
+    const CANONICAL: &str = include_str!("../../../tests/sandbox/scenarios/canonical.yaml");
+    const FAILED: &str = include_str!("../../../tests/sandbox/scenarios/failed.yaml");
 
     #[test]
     fn a_healthy_stage_is_done_and_a_failed_one_fails_with_its_job() {

@@ -597,7 +597,7 @@ mod tests {
     #[test]
     fn the_parent_inventory_fixture_parses() {
         let ks: Kustomization = serde_saphyr::from_str(include_str!(
-            "../../tests/fixtures/parent-flux-system-inventory.yaml"
+            "../../../tests/fixtures/parent-flux-system-inventory.yaml"
         ))
         .unwrap();
         let parsed: Vec<ObjectRef> = ks

@@ -1,0 +1,21 @@
+//! kubectl-jobgate's pure core: what the commands know, as data and pure
+//! functions, with no I/O, no clock, no terminal and no async. The compiler
+//! keeps it so: this crate does not depend on kube or tokio (`.ci/run` checks
+//! its dependency tree), and the plugin's crate re-exports its modules.
+//!
+//! Dependencies point down this list and never up:
+//! - `render`: views of a report (plus styles, time, width) as text, and the
+//!   narration lines of an event;
+//! - `events`: the versioned events commands narrate (`--progress json`);
+//! - `model`: Flux semantics: the snapshot of a cluster, chains, states, progress;
+//! - `report`: the versioned machine-readable report every view renders;
+//! - `duration`: durations as kubectl writes them.
+
+pub mod duration;
+pub mod events;
+pub mod model;
+pub mod render;
+pub mod report;
+
+#[cfg(test)]
+mod rng;
