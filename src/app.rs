@@ -149,7 +149,7 @@ fn exit_for(report: &ChainReport) -> Exit {
     if report.unhealthy() {
         Exit::Unhealthy
     } else if !report.warnings.is_empty() {
-        Exit::Usage
+        Exit::Error
     } else {
         Exit::Ok
     }

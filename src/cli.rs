@@ -2,26 +2,21 @@
 //! [`crate::settings::Settings`] before anything runs.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-macro_rules! exit_codes {
-    () => {
-        "Exit codes:
-  0    success; every shown chain is healthy
-  1    a chain, stage or Job failed or is blocked (reconcile, rerun, wait: it failed)
-  2    usage or configuration error (bad flag, unknown name, missing CRD,
-       unreachable cluster, forbidden, refused), or part of the view could not be read
-  3    timed out (--timeout)
-  130  interrupted (Ctrl-C)"
-    };
-}
+use crate::duration::parse_duration;
+use crate::error::Exit;
 
-const EXIT_CODES: &str = exit_codes!();
+/// Examples, then the exit codes (from [`Exit`], their one source).
+fn after(examples: &str) -> String {
+    format!("Examples:\n{examples}\n\n{}", Exit::help())
+}
 
 /// See, re-run and wait for the Job-gated Flux Kustomization chains of a cluster.
 #[derive(Debug, Parser)]
-#[command(name = "kubectl-jobgate", bin_name = "kubectl jobgate", version, after_help = EXIT_CODES)]
+#[command(name = "kubectl-jobgate", bin_name = "kubectl jobgate", version, after_help = Exit::help())]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -52,8 +47,8 @@ pub struct Global {
     #[arg(short = 'A', long, global = true)]
     pub all_namespaces: bool,
     /// How long one request may take (e.g. 10s, 1m; 0 means no limit).
-    #[arg(long, global = true, value_name = "DURATION", default_value = "0")]
-    pub request_timeout: String,
+    #[arg(long, global = true, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
+    pub request_timeout: Duration,
     /// Act as this user (impersonation).
     #[arg(long = "as", global = true, value_name = "USER")]
     pub as_user: Option<String>,
@@ -64,8 +59,8 @@ pub struct Global {
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
     /// A limit for the whole command (e.g. 5m; 0 means no limit); exit code 3 when it expires.
-    #[arg(long, global = true, value_name = "DURATION")]
-    pub timeout: Option<String>,
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
     /// How to narrate on stderr: auto (lines, with a live status line on a
     /// terminal), text (lines only), json (one JSON document per event, JSON Lines).
     #[arg(long, global = true, value_enum, default_value_t = Progress::Auto)]
@@ -97,7 +92,7 @@ pub enum Command {
     /// dependsOn graph, and shows every chain of stages in dependency order:
     /// role, readiness, revision, whether it is up to date with its source, its
     /// Jobs, and for a blocked stage the upstream stage and Job at the root.
-    #[command(after_help = concat!("Columns:
+    #[command(after_help = format!("Columns:
   READY       a stage's Ready condition (True, False, Unknown); a Job's succeeded/completions
   STATE       what jobgate concludes (UpToDate, Ready, Progressing, Blocked, Failed, Missing...)
   REVISION    the revision the stage last applied
@@ -105,15 +100,10 @@ pub enum Command {
   DURATION    how long a Job ran, or has been running
   SINCE       a stage: since its Ready condition last changed (not the object's age,
               which `kubectl get ks` shows as AGE); a Job: since it finished, or
-              started while it runs
-
-Examples:
-  kubectl jobgate status -n apps
+              started while it runs\n\n{}", after("  kubectl jobgate status -n apps
   kubectl jobgate status app-deploy -n apps -o tree
   kubectl jobgate status -A -o json
-  kubectl jobgate status -n apps --watch
-
-", exit_codes!()))]
+  kubectl jobgate status -n apps --watch")))]
     Status(StatusArgs),
     /// Ask Flux to reconcile a Kustomization now, and wait until it has applied its source's revision.
     ///
@@ -122,12 +112,9 @@ Examples:
     /// is ready on its source's revision. Fails fast when it fails (flux waits until its
     /// timeout) and names the Job and its log. --downstream continues through the
     /// dependents, asking each to reconcile as soon as its dependencies are ready.
-    #[command(after_help = concat!("Examples:
-  kubectl jobgate reconcile app-pre-deploy -n apps
+    #[command(after_help = after("  kubectl jobgate reconcile app-pre-deploy -n apps
   kubectl jobgate reconcile app-pre-deploy -n apps --with-source --downstream
-  kubectl jobgate reconcile app-deploy -n apps --no-wait
-
-", exit_codes!()))]
+  kubectl jobgate reconcile app-deploy -n apps --no-wait"))]
     Reconcile(ReconcileArgs),
     /// Re-run the Jobs of a Kustomization, safely.
     ///
@@ -136,13 +123,10 @@ Examples:
     /// to reconcile so it recreates them, and follows the new runs to completion. Refuses
     /// a suspended Kustomization and a running Job (unless --force); asks for confirmation
     /// on a terminal (unless --yes).
-    #[command(after_help = concat!("Examples:
-  kubectl jobgate rerun app-pre-deploy -n apps
+    #[command(after_help = after("  kubectl jobgate rerun app-pre-deploy -n apps
   kubectl jobgate rerun app-pre-deploy -n apps --job db-migration --yes
   kubectl jobgate rerun app-pre-deploy -n apps --dry-run
-  kubectl jobgate rerun app-pre-deploy -n apps --downstream
-
-", exit_codes!()))]
+  kubectl jobgate rerun app-pre-deploy -n apps --downstream"))]
     Rerun(RerunArgs),
     /// Block until chains are ready on their source's revision; fail fast when a Job fails.
     ///
@@ -151,13 +135,10 @@ Examples:
     /// and up to date with its source (or on --for revision=REV), 1 at once when a stage
     /// or Job fails, 3 on --timeout. --nudge asks each stage to reconcile as soon as its
     /// dependencies are ready, removing Flux's dependency poll from the critical path.
-    #[command(after_help = concat!("Examples:
-  kubectl jobgate wait app-deploy -n apps --timeout 10m
+    #[command(after_help = after("  kubectl jobgate wait app-deploy -n apps --timeout 10m
   kubectl jobgate wait --all -n apps --nudge
   kubectl jobgate wait app-deploy -n apps --for revision=main@sha1:5a7c3e1f
-  kubectl jobgate wait app-deploy -n apps --for revision=$GITHUB_SHA
-
-", exit_codes!()))]
+  kubectl jobgate wait app-deploy -n apps --for revision=$GITHUB_SHA"))]
     Wait(WaitArgs),
     /// Print the shell completion script for bash, zsh or fish.
     ///
@@ -240,8 +221,8 @@ pub struct WaitArgs {
     /// What to wait for: healthy (ready and up to date with the source), or
     /// revision=REV: a revision as Flux writes it (main@sha1:5a7c3e1f…, at least
     /// 7 hex characters after the colon) or a bare commit sha.
-    #[arg(long = "for", value_name = "CONDITION", default_value = "healthy")]
-    pub for_: String,
+    #[arg(long = "for", value_name = "CONDITION", default_value = "healthy", value_parser = crate::model::wait_for)]
+    pub for_: crate::model::WaitFor,
     /// Ask each stage to reconcile as soon as its dependencies are ready.
     #[arg(long)]
     pub nudge: bool,

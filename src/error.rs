@@ -6,20 +6,90 @@ use std::time::Duration;
 use crate::cluster::ClusterError;
 use crate::model::{UnknownName, Unselectable};
 
-/// The documented exit codes (README, `--help`).
+/// The exit codes: the one source of the `--help` text and the README's
+/// table (a test checks that the README says the same).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Success; every shown chain is healthy.
     Ok = 0,
-    /// A shown chain, stage or Job failed or is blocked.
+    /// A shown chain is failed or blocked; a followed stage or Job failed.
     Unhealthy = 1,
-    /// Usage or configuration error: bad flag, unknown name, missing CRD,
-    /// unreachable cluster, forbidden, or a partial view (something unreadable).
-    Usage = 2,
+    /// Nothing was concluded, or nothing done: a usage, configuration,
+    /// connection or permission error, a refusal, or a partial view.
+    Error = 2,
     /// `--timeout` expired.
     Timeout = 3,
     /// Interrupted (Ctrl-C).
     Interrupted = 130,
+}
+
+impl Exit {
+    pub const ALL: [Exit; 5] = [
+        Exit::Ok,
+        Exit::Unhealthy,
+        Exit::Error,
+        Exit::Timeout,
+        Exit::Interrupted,
+    ];
+
+    /// What the code means, in a few words (`--help`).
+    pub fn brief(self) -> &'static str {
+        match self {
+            Exit::Ok => "success; every shown chain is healthy",
+            Exit::Unhealthy => {
+                "a chain, stage or Job failed or is blocked (reconcile, rerun, wait: it failed)"
+            }
+            Exit::Error => {
+                "usage or configuration error (bad flag, unknown name, missing CRD, unreachable cluster, forbidden, refused), or part of the view could not be read"
+            }
+            Exit::Timeout => "timed out (--timeout)",
+            Exit::Interrupted => "interrupted (Ctrl-C)",
+        }
+    }
+
+    /// What the code means, in full (the README's table).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Ok => "success; every shown chain is healthy (or there is nothing to show)",
+            Exit::Unhealthy => {
+                "a shown chain has a failed or blocked stage; (reconcile, rerun, wait) a stage or Job failed, or a rerun stopped after deleting (its last line says what it deleted and the command that recovers)"
+            }
+            Exit::Error => {
+                "usage or configuration error: bad flag, unknown name, missing Flux CRD, unreachable cluster, expired credentials, forbidden; a refusal, where nothing was changed (suspended or blocked stage, running Job without `--force`, a Job another stage owns, Jobs that cannot be listed, a Job replaced before its delete (409), a forbidden delete, not confirmed or no terminal to confirm on without `--yes`); or a partial view (something could not be read: see the warnings on stderr)"
+            }
+            Exit::Timeout => "`--timeout` expired",
+            Exit::Interrupted => "interrupted (Ctrl-C)",
+        }
+    }
+
+    /// The `Exit codes:` section of every command's `--help`.
+    pub fn help() -> String {
+        let mut text = String::from("Exit codes:");
+        for exit in Exit::ALL {
+            text.push_str(&format!("\n  {:<4}", exit as u8));
+            // Wrapped at 80 columns, continuation lines under the meaning.
+            let mut column = 6;
+            for word in exit.brief().split(' ') {
+                if column + 1 + word.len() > 80 {
+                    text.push_str("\n      ");
+                    column = 6;
+                }
+                text.push(' ');
+                text.push_str(word);
+                column += 1 + word.len();
+            }
+        }
+        text
+    }
+
+    /// The README's table, as markdown rows.
+    pub fn table() -> String {
+        let mut rows = String::from("| code | meaning |\n|---|---|\n");
+        for exit in Exit::ALL {
+            rows.push_str(&format!("| {} | {} |\n", exit as u8, exit.meaning()));
+        }
+        rows
+    }
 }
 
 impl From<Exit> for std::process::ExitCode {
@@ -112,11 +182,36 @@ impl AppError {
             | AppError::UnknownNames(_)
             | AppError::Usage(_)
             | AppError::Refused(_)
-            | AppError::Output(_) => Exit::Usage,
+            | AppError::Output(_) => Exit::Error,
             // Something changed in the cluster before it stopped.
             AppError::Partial(_) => Exit::Unhealthy,
             AppError::Timeout { .. } => Exit::Timeout,
             AppError::Interrupted => Exit::Interrupted,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Exit;
+
+    /// The README's exit codes are the ones `--help` prints, from one source.
+    #[test]
+    fn the_readme_documents_every_exit_code_as_exit_does() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("| code | meaning |")
+            .expect("the README has an exit code table");
+        let table: String = readme[start..]
+            .lines()
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            table,
+            Exit::table(),
+            "the README's table should read:\n{}",
+            Exit::table()
+        );
     }
 }

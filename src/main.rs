@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                Exit::Usage.into()
+                Exit::Error.into()
             } else {
                 Exit::Ok.into()
             };
@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(message) => {
             eprintln!("error: {message}");
-            return Exit::Usage.into();
+            return Exit::Error.into();
         }
     };
     // The settings decided on colour (`--color always` over NO_COLOR); the
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return Exit::Usage.into();
+            return Exit::Error.into();
         }
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

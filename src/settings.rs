@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use crate::cli::{self, Cli, Command};
 use crate::cluster::{KubeOptions, Scope};
-use crate::duration::parse_duration;
 use crate::narrate::Style;
 use crate::render::Format;
 
@@ -135,37 +134,12 @@ pub struct StatusSettings {
     pub compact: bool,
 }
 
-/// The least of a commit id that names one commit in practice (git's short form).
-const MIN_HASH: usize = 7;
-
-/// A `--for revision=` value that names a commit: a revision as Flux writes
-/// it (`main@sha1:5a7c3e1f…`, `latest@sha256:…`, `sha256:…`), with at least
-/// [`MIN_HASH`] hex characters of the hash, or a bare commit sha (CI's
-/// `$GITHUB_SHA`). A branch alone, or an empty `$SHA`, would match whatever
-/// is there: refused.
-pub fn wanted_revision(rev: &str) -> Result<String, String> {
-    let hash = rev.rsplit_once(':').map_or(rev, |(_, h)| h);
-    if hash.len() >= MIN_HASH && hash.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Ok(rev.to_string());
-    }
-    Err(format!(
-        "--for revision={rev}: name a commit, as Flux writes revisions (main@sha1:5a7c3e1f, at least {MIN_HASH} hex characters after the colon) or as a bare commit sha (revision=$GITHUB_SHA); a branch alone or an empty variable would match whatever is applied"
-    ))
-}
-
 impl Settings {
     pub fn resolve(cli: Cli, env: &Environment) -> Result<Settings, String> {
         let g = cli.global;
-        let request_timeout =
-            parse_duration(&g.request_timeout).map_err(|e| format!("--request-timeout: {e}"))?;
-        let timeout = g
-            .timeout
-            .as_deref()
-            .map(parse_duration)
-            .transpose()
-            .map_err(|e| format!("--timeout: {e}"))?
-            // 0 is no limit, as for --request-timeout (it expired at once).
-            .filter(|d| !d.is_zero());
+        let request_timeout = g.request_timeout;
+        // 0 is no limit, as for --request-timeout (it expired at once).
+        let timeout = g.timeout.filter(|d| !d.is_zero());
         let color = match g.color {
             cli::Color::Always => true,
             cli::Color::Never => false,
@@ -224,16 +198,9 @@ impl Settings {
                 format: format_of(r.output),
             }),
             Command::Wait(w) => {
-                let revision = match w.for_.as_str() {
-                    "healthy" => None,
-                    other => match other.strip_prefix("revision=") {
-                        Some(rev) => Some(wanted_revision(rev)?),
-                        None => {
-                            return Err(format!(
-                                "--for {other:?}: use healthy or revision=REVISION"
-                            ));
-                        }
-                    },
+                let revision = match w.for_ {
+                    crate::model::WaitFor::Healthy => None,
+                    crate::model::WaitFor::Revision(rev) => Some(rev),
                 };
                 CommandSettings::Wait(WaitSettings {
                     names: w.names,
@@ -282,8 +249,10 @@ mod tests {
     use super::*;
     use clap::Parser;
 
+    /// The settings of a command line; a line clap rejects is an error too.
     fn resolve(args: &[&str], env: Environment) -> Result<Settings, String> {
-        Settings::resolve(Cli::try_parse_from(args).unwrap(), &env)
+        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        Settings::resolve(cli, &env)
     }
 
     #[test]
@@ -382,37 +351,6 @@ mod tests {
             )
             .is_err()
         );
-    }
-
-    /// `--for revision=main`, `revision=main@sha1:` and `revision=m` (an empty
-    /// `$SHA` in CI) passed at once on whatever was applied.
-    #[test]
-    fn a_wanted_revision_must_name_a_commit() {
-        for ok in [
-            "main@sha1:5a7c3e1f",
-            "main@sha1:0ba685becb92f7e29fdb15aa036ff8c070602e87",
-            "0ba685becb92f7e29fdb15aa036ff8c070602e87",
-            "5a7c3e1",
-            "latest@sha256:abcdef0123",
-            "sha256:abcdef0123",
-            "v1.2.3@sha1:5a7c3e1f",
-        ] {
-            assert_eq!(wanted_revision(ok), Ok(ok.to_string()));
-        }
-        for bad in [
-            "",
-            "main",
-            "main@sha1:",
-            "m",
-            "main@sha1:5a7c",
-            "main@sha1:zzzzzzzz",
-        ] {
-            let e = wanted_revision(bad).unwrap_err();
-            assert!(
-                e.starts_with(&format!("--for revision={bad}: name a commit")),
-                "{e}"
-            );
-        }
     }
 
     /// `version -o mermaid` was accepted and printed the text form.

@@ -473,8 +473,9 @@ async fn a_wanted_revision_without_a_commit_is_refused() {
         let r = jobgate(&sb, "revision", &["wait", "--all", "--for", bad]).await;
         assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
         assert!(
-            r.stderr
-                .starts_with(&format!("error: --for {bad}: name a commit")),
+            r.stderr.starts_with(&format!(
+                "error: invalid value '{bad}' for '--for <CONDITION>': {bad}: name a commit"
+            )),
             "{}",
             r.stderr
         );

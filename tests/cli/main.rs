@@ -583,7 +583,7 @@ async fn configuration_errors_exit_2() {
             bad_timeout.code,
             bad_timeout
                 .stderr
-                .starts_with("error: --timeout: invalid duration")
+                .starts_with("error: invalid value 'soon' for '--timeout <DURATION>': invalid duration \"soon\": use seconds (30) or a number with a unit (30s, 5m, 1h30m)")
         ),
         (2, true)
     );

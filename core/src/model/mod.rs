@@ -6,10 +6,12 @@ pub mod chains;
 pub mod flux;
 pub mod progress;
 pub mod select;
+mod wanted;
 
 pub use chains::{Selection, analyze, stage_state, suggest};
 pub use flux::{Job, Kustomization, Snapshot, Source};
 pub use select::{UnknownName, Unselectable, find_active, select};
+pub use wanted::{WaitFor, wait_for};
 
 /// Parses Kubernetes objects from YAML: a jobgate-sandbox Scenario, a `kind:
 /// List`, or one object per document; used by tests and by `lint`-like readers.
