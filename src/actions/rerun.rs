@@ -337,7 +337,7 @@ pub async fn execute(
     // Flux must not see the old Jobs: wait until they are gone (or replaced).
     let mut follower = Follower::new(cluster, &scope, snapshot);
     let gone = |s: &Snapshot, t: &Target| {
-        !s.jobs.iter().any(|j| {
+        !s.jobs().iter().any(|j| {
             j.metadata.namespace == t.namespace
                 && j.metadata.name == t.name
                 && j.metadata.uid == t.uid

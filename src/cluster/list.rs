@@ -326,7 +326,7 @@ impl Cluster {
             everywhere,
         );
         let (ks, gaps, _, undecodable) = ks?;
-        snap.kustomizations = ks;
+        snap.add_kustomizations(ks);
         snap.gaps.extend(gaps);
         snap.undecodable_kustomizations = undecodable;
         merge_jobs(&mut snap, jobs)?;
@@ -350,7 +350,7 @@ impl Cluster {
         } else if let Scope::Namespace(_) = scope {
             loop {
                 let wanted: Vec<Option<String>> = snap
-                    .kustomizations
+                    .kustomizations()
                     .iter()
                     .flat_map(|k| k.dependencies())
                     .map(|(ns, _)| Some(ns))
@@ -368,7 +368,7 @@ impl Cluster {
                     self.kustomizations(&wanted, false).await?;
                 snap.undecodable_kustomizations.extend(undecodable);
                 ks_fetched.extend(wanted);
-                snap.kustomizations.extend(more);
+                snap.add_kustomizations(more);
                 snap.gaps.extend(gaps);
                 snap.unreadable_kustomization_namespaces.extend(unreadable);
             }
@@ -378,7 +378,7 @@ impl Cluster {
             Scope::Namespace(_) => Some(ns),
         };
         let job_namespaces: Vec<Option<String>> = snap
-            .kustomizations
+            .kustomizations()
             .iter()
             .flat_map(|k| k.inventory_jobs())
             .map(|r| scoped(r.namespace))
@@ -389,7 +389,7 @@ impl Cluster {
         let (job_namespaces, invalid) = valid_namespaces(job_namespaces);
         skipped(&mut snap, invalid);
         let source_lists: Vec<(Option<String>, Resource)> = snap
-            .kustomizations
+            .kustomizations()
             .iter()
             .filter_map(|k| {
                 let (kind, ns, _) = k.source_key();
@@ -523,7 +523,7 @@ fn connect_across_namespaces(
     use std::collections::{BTreeMap, BTreeSet};
     type Key = (String, String);
     let key = |k: &Kustomization| (k.metadata.namespace.clone(), k.metadata.name.clone());
-    let mut chosen: BTreeSet<Key> = snap.kustomizations.iter().map(key).collect();
+    let mut chosen: BTreeSet<Key> = snap.kustomizations().iter().map(key).collect();
     let by_key: BTreeMap<Key, &Kustomization> = all.iter().map(|k| (key(k), k)).collect();
     let mut dependents: BTreeMap<Key, Vec<Key>> = BTreeMap::new();
     for k in &all {
@@ -548,13 +548,13 @@ fn connect_across_namespaces(
             }
         }
     }
-    snap.kustomizations.extend(
+    snap.add_kustomizations(
         added
             .iter()
             .filter_map(|k| by_key.get(k).map(|ks| (*ks).clone())),
     );
     let referenced: BTreeSet<Key> = snap
-        .kustomizations
+        .kustomizations()
         .iter()
         .flat_map(|k| k.dependencies())
         .collect();
@@ -605,7 +605,7 @@ fn merge_jobs(
     for (ns, result) in results {
         match result {
             Ok(listed) => {
-                snap.jobs.extend(listed.items);
+                snap.add_jobs(listed.items);
                 snap.gaps
                     .extend(listed.undecodable.iter().map(|u| skipped_item("Job", u)));
             }
@@ -634,7 +634,7 @@ fn merge_sources(
     for (ns, res, result) in results {
         match result {
             Ok(listed) => {
-                snap.sources.extend(listed.items.into_iter().map(|mut s| {
+                snap.add_sources(listed.items.into_iter().map(|mut s| {
                     s.kind = res.kind.to_string();
                     s
                 }));

@@ -186,7 +186,7 @@ fn plan(scope: &Scope, snap: &Snapshot) -> Vec<(Resource, Option<String>)> {
         Scope::All => vec![],
     };
     let mut plan = vec![];
-    let ks = &snap.kustomizations;
+    let ks = &snap.kustomizations();
     let ks_ns = ks
         .iter()
         .map(|k| k.metadata.namespace.clone())
@@ -348,14 +348,18 @@ impl Watch {
         snap.gaps = self.gaps.clone();
         snap.unreadable_job_namespaces = self.unreadable_job_namespaces.clone();
         snap.unreadable_kustomization_namespaces = self.unreadable_kustomization_namespaces.clone();
+        let (mut kustomizations, mut jobs, mut sources) = (vec![], vec![], vec![]);
         for item in self.feeds.iter().flat_map(|f| f.objects.values()) {
             match item {
-                Item::Kustomization(k) => snap.kustomizations.push(k.clone()),
+                Item::Kustomization(k) => kustomizations.push(k.clone()),
                 Item::Undecodable(u) => snap.undecodable_kustomizations.push(u.clone()),
-                Item::Job(j) => snap.jobs.push(j.clone()),
-                Item::Source(src) => snap.sources.push(src.clone()),
+                Item::Job(j) => jobs.push(j.clone()),
+                Item::Source(src) => sources.push(src.clone()),
             }
         }
+        snap.add_kustomizations(kustomizations);
+        snap.add_jobs(jobs);
+        snap.add_sources(sources);
         snap
     }
 

@@ -71,7 +71,7 @@ struct Node<'a> {
 /// Builds the report of the selected chains.
 pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     let mut nodes: BTreeMap<Key, Node<'_>> = BTreeMap::new();
-    for ks in &snap.kustomizations {
+    for ks in snap.kustomizations() {
         let key = (ks.metadata.namespace.clone(), ks.metadata.name.clone());
         nodes.insert(
             key,
@@ -115,7 +115,7 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     };
 
     let sources: BTreeMap<(&str, &str, &str), &Source> = snap
-        .sources
+        .sources()
         .iter()
         .map(|s| {
             (
@@ -129,7 +129,7 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
         })
         .collect();
     let jobs: BTreeMap<(&str, &str), &super::flux::Job> = snap
-        .jobs
+        .jobs()
         .iter()
         .map(|j| ((j.metadata.namespace.as_str(), j.metadata.name.as_str()), j))
         .collect();

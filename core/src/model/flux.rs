@@ -421,13 +421,15 @@ pub struct Undecodable {
     pub error: String,
 }
 
-/// Everything read from the cluster for one view. Built once (by the cluster
-/// layer, or from YAML), then only read: the lookups index it on first use.
+/// Everything read from the cluster for one view (by the cluster layer, or
+/// from YAML). The objects are added through methods that drop the lookup
+/// index, which the lookups build again on first use: it always describes
+/// the lists.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub kustomizations: Vec<Kustomization>,
-    pub sources: Vec<Source>,
-    pub jobs: Vec<Job>,
+    kustomizations: Vec<Kustomization>,
+    sources: Vec<Source>,
+    jobs: Vec<Job>,
     /// What could not be read (forbidden namespaces, undecodable objects), in words.
     pub gaps: Vec<String>,
     /// What the view leaves out by design, in words (not a partial view).
@@ -448,8 +450,6 @@ pub struct Snapshot {
 /// on every change, which scans would make quadratic.
 #[derive(Debug, Clone, Default)]
 struct Index {
-    /// The list lengths indexed; a snapshot changed since is scanned instead.
-    lengths: (usize, usize, usize),
     kustomizations: Positions,
     sources: Positions,
     jobs: Positions,
@@ -478,23 +478,52 @@ fn at<'s, T>(list: &'s [T], map: &Positions, ns: &str, name: &str) -> impl Itera
 }
 
 impl Snapshot {
-    fn lengths(&self) -> (usize, usize, usize) {
-        (
-            self.kustomizations.len(),
-            self.sources.len(),
-            self.jobs.len(),
-        )
+    pub fn kustomizations(&self) -> &[Kustomization] {
+        &self.kustomizations
     }
 
-    /// The index, if it still describes the lists.
-    fn index(&self) -> Option<&Index> {
-        let index = self.index.get_or_init(|| Index {
-            lengths: self.lengths(),
+    pub fn sources(&self) -> &[Source] {
+        &self.sources
+    }
+
+    pub fn jobs(&self) -> &[Job] {
+        &self.jobs
+    }
+
+    pub fn add_kustomizations(&mut self, items: impl IntoIterator<Item = Kustomization>) {
+        self.kustomizations.extend(items);
+        self.index = OnceLock::new();
+    }
+
+    pub fn add_sources(&mut self, items: impl IntoIterator<Item = Source>) {
+        self.sources.extend(items);
+        self.index = OnceLock::new();
+    }
+
+    pub fn add_jobs(&mut self, items: impl IntoIterator<Item = Job>) {
+        self.jobs.extend(items);
+        self.index = OnceLock::new();
+    }
+
+    /// The Kustomizations to change in place; the index is built again after.
+    pub fn kustomizations_mut(&mut self) -> &mut [Kustomization] {
+        self.index = OnceLock::new();
+        &mut self.kustomizations
+    }
+
+    /// The Jobs to change in place; the index is built again after.
+    pub fn jobs_mut(&mut self) -> &mut [Job] {
+        self.index = OnceLock::new();
+        &mut self.jobs
+    }
+
+    /// The index of the lists as they are now.
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| Index {
             kustomizations: positions(self.kustomizations.iter().map(|k| &k.metadata)),
             sources: positions(self.sources.iter().map(|s| &s.metadata)),
             jobs: positions(self.jobs.iter().map(|j| &j.metadata)),
-        });
-        (index.lengths == self.lengths()).then_some(index)
+        })
     }
 
     /// The Kustomization `ns/name` that exists but did not decode.
@@ -507,29 +536,20 @@ impl Snapshot {
     /// The Kustomization `ns/name`, if read.
     pub fn kustomization(&self, ns: &str, name: &str) -> Option<&Kustomization> {
         let is_it = |k: &&Kustomization| k.metadata.namespace == ns && k.metadata.name == name;
-        match self.index() {
-            Some(ix) => at(&self.kustomizations, &ix.kustomizations, ns, name).find(is_it),
-            None => self.kustomizations.iter().find(is_it),
-        }
+        at(&self.kustomizations, &self.index().kustomizations, ns, name).find(is_it)
     }
 
     /// The source `kind` `ns/name`, if read.
     pub fn source(&self, kind: &str, ns: &str, name: &str) -> Option<&Source> {
         let is_it =
             |s: &&Source| s.kind == kind && s.metadata.namespace == ns && s.metadata.name == name;
-        match self.index() {
-            Some(ix) => at(&self.sources, &ix.sources, ns, name).find(is_it),
-            None => self.sources.iter().find(is_it),
-        }
+        at(&self.sources, &self.index().sources, ns, name).find(is_it)
     }
 
     /// The Job `ns/name`, if read.
     pub fn job(&self, ns: &str, name: &str) -> Option<&Job> {
         let is_it = |j: &&Job| j.metadata.namespace == ns && j.metadata.name == name;
-        match self.index() {
-            Some(ix) => at(&self.jobs, &ix.jobs, ns, name).find(is_it),
-            None => self.jobs.iter().find(is_it),
-        }
+        at(&self.jobs, &self.index().jobs, ns, name).find(is_it)
     }
 }
 
@@ -709,9 +729,29 @@ mod tests {
         );
         assert!(snap.source("Bucket", "a", "x").is_none());
         assert!(snap.job("b", "j").is_some() && snap.job("a", "j").is_none());
-        // Indexed by the first lookup; a push after it is still found (scanned).
-        snap.kustomizations.push(ks("c", "z"));
+        // Indexed by the first lookup; an object added after it is found.
+        snap.add_kustomizations([ks("c", "z")]);
         assert_eq!(found(&snap, "c", "z").as_deref(), Some("c/z"));
         assert_eq!(found(&snap.clone(), "b", "x").as_deref(), Some("b/x"));
+    }
+
+    /// The index was trusted whenever the list lengths matched: a change of
+    /// the same length (a Job replaced by another) made `job()` miss, and the
+    /// Job showed `Gone`. Every change now drops the index.
+    #[test]
+    fn a_same_length_change_is_found_by_the_lookups() {
+        let job = |ns: &str, name: &str| -> Job {
+            serde_json::from_value(serde_json::json!({"metadata": {"namespace": ns, "name": name}}))
+                .unwrap()
+        };
+        let mut snap = Snapshot::default();
+        snap.add_jobs([job("apps", "old")]);
+        assert!(snap.job("apps", "old").is_some());
+        snap.jobs_mut()[0] = job("apps", "new");
+        assert!(
+            snap.job("apps", "new").is_some(),
+            "the replaced Job is found"
+        );
+        assert!(snap.job("apps", "old").is_none());
     }
 }

@@ -36,15 +36,13 @@ pub fn snapshot_from_yaml(text: &str) -> Result<Snapshot, String> {
         let kind = obj["kind"].as_str().unwrap_or("").to_string();
         let decode_err = |e: serde_json::Error| format!("{kind}: {e}");
         match kind.as_str() {
-            "Kustomization" => snap
-                .kustomizations
-                .push(serde_json::from_value(obj).map_err(decode_err)?),
-            "Job" => snap
-                .jobs
-                .push(serde_json::from_value(obj).map_err(decode_err)?),
-            "GitRepository" | "OCIRepository" | "Bucket" | "ExternalArtifact" => snap
-                .sources
-                .push(serde_json::from_value(obj).map_err(decode_err)?),
+            "Kustomization" => {
+                snap.add_kustomizations([serde_json::from_value(obj).map_err(decode_err)?])
+            }
+            "Job" => snap.add_jobs([serde_json::from_value(obj).map_err(decode_err)?]),
+            "GitRepository" | "OCIRepository" | "Bucket" | "ExternalArtifact" => {
+                snap.add_sources([serde_json::from_value(obj).map_err(decode_err)?])
+            }
             _ => {}
         }
     }

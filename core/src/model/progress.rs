@@ -480,7 +480,7 @@ pub fn downstream(snap: &Snapshot, ns: &str, name: &str) -> Vec<(String, String)
     let mut order: Vec<(String, String)> = vec![];
     let mut frontier = vec![(ns.to_string(), name.to_string())];
     while let Some(current) = frontier.pop() {
-        for ks in &snap.kustomizations {
+        for ks in snap.kustomizations() {
             let key = (ks.metadata.namespace.clone(), ks.metadata.name.clone());
             if ks.dependencies().contains(&current)
                 && !order.contains(&key)
@@ -580,7 +580,7 @@ mod tests {
         }
         // Flux attempts the fix: Ready=Unknown since after the old Job was created.
         let ks = snap
-            .kustomizations
+            .kustomizations_mut()
             .iter_mut()
             .find(|k| k.metadata.name == "app-pre-deploy")
             .unwrap();
@@ -601,7 +601,7 @@ mod tests {
         );
         // The attempt created this run (or Flux judged it): it fails the goal.
         let ready = snap
-            .kustomizations
+            .kustomizations_mut()
             .iter_mut()
             .find(|k| k.metadata.name == "app-pre-deploy")
             .and_then(|k| k.status.conditions.iter_mut().find(|c| c.type_ == "Ready"))
@@ -654,7 +654,7 @@ mod tests {
     fn replaced_jobs_must_have_new_uids() {
         let snap = snapshot_from_yaml(CANONICAL).unwrap();
         let uid = snap
-            .jobs
+            .jobs()
             .iter()
             .find(|j| j.metadata.name == "db-migration")
             .unwrap()
@@ -725,7 +725,7 @@ mod tests {
 
     fn blocked(snap: &mut Snapshot, name: &str, message: &str) {
         let ks = snap
-            .kustomizations
+            .kustomizations_mut()
             .iter_mut()
             .find(|k| k.metadata.name == name)
             .unwrap();
@@ -744,7 +744,7 @@ mod tests {
         let yaml = format!("dependsOn: [{{name: {on}}}]");
         let spec: KustomizationSpec = serde_saphyr::from_str(&yaml).unwrap();
         let ks = snap
-            .kustomizations
+            .kustomizations_mut()
             .iter_mut()
             .find(|k| k.metadata.name == name)
             .unwrap();

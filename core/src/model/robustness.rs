@@ -77,7 +77,7 @@ fn kustomizations_decode_from_any_json_shape() {
         // Decoding may fail; it must not panic, and what decodes can be analyzed.
         if let Ok(ks) = serde_json::from_str::<Kustomization>(&json) {
             let mut snap = crate::model::Snapshot::default();
-            snap.kustomizations.push(ks);
+            snap.add_kustomizations([ks]);
             let _ = crate::model::analyze(&snap, &crate::model::Selection::default());
         }
     }

@@ -43,7 +43,7 @@ pub fn select(
     let mut unknown = vec![];
     for name in names {
         let found: Vec<(String, String)> = snapshot
-            .kustomizations
+            .kustomizations()
             .iter()
             .map(|k| (&k.metadata.namespace, &k.metadata.name))
             // One that exists but does not decode is found too (and shown Unreadable).
@@ -58,7 +58,7 @@ pub fn select(
             .collect();
         if found.is_empty() {
             let candidates = snapshot
-                .kustomizations
+                .kustomizations()
                 .iter()
                 .filter(|k| in_scope(&k.metadata.namespace))
                 .map(|k| k.metadata.name.as_str());

@@ -82,7 +82,7 @@ fn failed_migration_blocks_the_chain_and_is_named_as_root_cause() {
 #[test]
 fn a_stage_waiting_for_its_job_is_progressing() {
     let mut snap = snapshot_from_yaml(IN_PROGRESS).unwrap();
-    snap.jobs.push(serde_json::from_value(json!({"metadata": {"name": "db-migration", "namespace": "apps"}, "status": {"startTime": "2026-08-21T06:02:13Z", "active": 1}})).unwrap());
+    snap.add_jobs([serde_json::from_value(json!({"metadata": {"name": "db-migration", "namespace": "apps"}, "status": {"startTime": "2026-08-21T06:02:13Z", "active": 1}})).unwrap()]);
     let report = analyze(&snap, &all());
     let stage = &report.chains[0].stages[0];
     assert_eq!(stage.state, StageState::Progressing);
@@ -122,8 +122,8 @@ fn snapshot(objects: Vec<Value>) -> Snapshot {
     let mut snap = Snapshot::default();
     for o in objects {
         match o["kind"].as_str() {
-            Some("Job") => snap.jobs.push(serde_json::from_value(o).unwrap()),
-            _ => snap.kustomizations.push(serde_json::from_value(o).unwrap()),
+            Some("Job") => snap.add_jobs([serde_json::from_value(o).unwrap()]),
+            _ => snap.add_kustomizations([serde_json::from_value(o).unwrap()]),
         }
     }
     snap
@@ -437,7 +437,7 @@ fn roles_before_the_first_apply_are_guessed_and_say_so() {
 #[test]
 fn a_failed_job_is_unhealthy_before_flux_concludes() {
     let mut snap = snapshot_from_yaml(FAILED).unwrap();
-    for ks in &mut snap.kustomizations {
+    for ks in snap.kustomizations_mut() {
         for c in ks
             .status
             .conditions
