@@ -15,7 +15,7 @@ use crate::model::analyze;
 use crate::model::{Selection, Snapshot};
 use crate::narrate::{Narrator, Style};
 use crate::render::{self, Format, Styles, View};
-use crate::report::{ChainReport, JobPhase};
+use crate::report::ChainReport;
 use crate::settings::{
     CommandSettings, Confirm, ReconcileSettings, RerunSettings, Settings, StatusSettings,
     WaitSettings,
@@ -365,27 +365,12 @@ async fn rerun(
     };
     let plan = actions::rerun::prepare(&cluster, &req).await?;
     if r.dry_run {
-        for t in &plan.targets {
-            let line = match t.phase {
-                JobPhase::Gone => format!(
-                    "job.batch/{} in {} is gone already (TTL, or deleted): nothing to delete",
-                    t.name, t.namespace
-                ),
-                phase => format!(
-                    "job.batch/{} in {} (uid {}, {}) would be deleted",
-                    t.name,
-                    t.namespace,
-                    t.uid,
-                    phase.as_str()
-                ),
-            };
-            writeln!(out, "{}", render::sanitize(&line))?;
-        }
-        writeln!(
-            out,
-            "then kustomization {namespace}/{} would be asked to reconcile, so that Flux recreates them",
-            r.name
-        )?;
+        let plan = plan.report();
+        let text = match r.format {
+            Format::Json | Format::Yaml => render::data(&plan, r.format).map_err(unserializable)?,
+            _ => render::rerun_plan(&plan),
+        };
+        out.write_all(text.as_bytes())?;
         return Ok(Exit::Ok);
     }
     confirm(&plan, r.confirm, narrator).await?;

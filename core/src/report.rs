@@ -315,3 +315,45 @@ impl JobPhase {
         }
     }
 }
+
+/// What `rerun --dry-run` would do (`kind: RerunPlan`, same `apiVersion`):
+/// the Jobs it would delete, then the reconcile that recreates them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RerunPlan {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    /// `namespace/name` of the Kustomization asked to reconcile after.
+    pub stage: String,
+    pub jobs: Vec<PlannedJob>,
+}
+
+impl RerunPlan {
+    pub fn new(stage: String, jobs: Vec<PlannedJob>) -> Self {
+        RerunPlan {
+            api_version: API_VERSION,
+            kind: "RerunPlan",
+            stage,
+            jobs,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedJob {
+    pub namespace: String,
+    pub name: String,
+    /// The uid the delete is made conditional on; empty when the Job is gone.
+    pub uid: String,
+    pub phase: JobPhase,
+    /// `delete`, or `none` for a Job already gone (the reconcile recreates it).
+    pub action: PlannedAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PlannedAction {
+    Delete,
+    None,
+}

@@ -17,6 +17,7 @@ use crate::model::progress::Goal;
 use crate::model::{Selection, Snapshot, analyze, find_active};
 use crate::narrate::Narrator;
 use crate::report::{JobPhase, StageState};
+use crate::report::{PlannedAction, PlannedJob, RerunPlan};
 
 /// What to re-run, and how carefully.
 pub struct Request<'a> {
@@ -49,6 +50,26 @@ impl Plan {
     /// The targets that exist, and so would be deleted.
     pub fn deletable(&self) -> impl Iterator<Item = &Target> {
         self.targets.iter().filter(|t| t.phase != JobPhase::Gone)
+    }
+
+    /// The plan as `rerun --dry-run` reports it.
+    pub fn report(&self) -> RerunPlan {
+        let jobs = self
+            .targets
+            .iter()
+            .map(|t| PlannedJob {
+                namespace: t.namespace.clone(),
+                name: t.name.clone(),
+                uid: t.uid.clone(),
+                phase: t.phase,
+                action: if t.phase == JobPhase::Gone {
+                    PlannedAction::None
+                } else {
+                    PlannedAction::Delete
+                },
+            })
+            .collect();
+        RerunPlan::new(format!("{}/{}", self.namespace, self.name), jobs)
     }
 }
 

@@ -289,6 +289,21 @@ async fn rerun_replaces_only_the_inventory_job_and_follows_it() {
         dry.stdout
     );
     assert!(deletes(&sb).is_empty(), "--dry-run deletes nothing");
+    // -o json was ignored: the plan printed as text.
+    let plan = jobgate(
+        &sb,
+        "rerun",
+        &["rerun", "app-pre-deploy", "--dry-run", "-o", "json"],
+    )
+    .await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plan: Value = serde_json::from_str(&plan.stdout).expect("the plan as JSON");
+    assert_eq!(
+        plan,
+        json!({"apiVersion": "jobgate.dev/v1", "kind": "RerunPlan", "stage": "apps/app-pre-deploy",
+            "jobs": [{"namespace": "apps", "name": "db-migration", "uid": old, "phase": "succeeded", "action": "delete"}]})
+    );
+    assert!(deletes(&sb).is_empty(), "--dry-run deletes nothing");
 
     let r = jobgate(
         &sb,

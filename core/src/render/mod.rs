@@ -220,3 +220,32 @@ mod tests;
 
 #[cfg(test)]
 mod robustness;
+
+/// `rerun --dry-run` as text: a line per Job, then the reconcile.
+pub fn rerun_plan(plan: &crate::report::RerunPlan) -> String {
+    use crate::report::PlannedAction;
+    let mut out = String::new();
+    for j in &plan.jobs {
+        let line = match j.action {
+            PlannedAction::None => format!(
+                "job.batch/{} in {} is gone already (TTL, or deleted): nothing to delete",
+                j.name, j.namespace
+            ),
+            PlannedAction::Delete => format!(
+                "job.batch/{} in {} (uid {}, {}) would be deleted",
+                j.name,
+                j.namespace,
+                j.uid,
+                j.phase.as_str()
+            ),
+        };
+        out.push_str(&sanitize(&line));
+        out.push('\n');
+    }
+    out.push_str(&sanitize(&format!(
+        "then kustomization {} would be asked to reconcile, so that Flux recreates them",
+        plan.stage
+    )));
+    out.push('\n');
+    out
+}
