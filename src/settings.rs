@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::actions;
 use crate::cli::{self, Cli, Command};
 use crate::cluster::{KubeOptions, Scope};
 use crate::narrate::Style;
@@ -110,6 +111,45 @@ pub struct WaitSettings {
     /// Nothing to wait for is a success (otherwise exit 2).
     pub allow_empty: bool,
     pub format: Format,
+}
+
+impl ReconcileSettings {
+    /// What the action needs, in the namespace resolved against the kubeconfig.
+    pub fn request<'a>(&'a self, namespace: &'a str) -> actions::reconcile::Request<'a> {
+        actions::reconcile::Request {
+            namespace,
+            name: &self.name,
+            with_source: self.with_source,
+            downstream: self.downstream,
+            no_wait: self.no_wait,
+        }
+    }
+}
+
+impl RerunSettings {
+    /// What the action needs, in the namespace resolved against the kubeconfig.
+    pub fn request<'a>(&'a self, namespace: &'a str) -> actions::rerun::Request<'a> {
+        actions::rerun::Request {
+            namespace,
+            name: &self.name,
+            jobs: &self.jobs,
+            downstream: self.downstream,
+            force: self.force,
+            no_wait: self.no_wait,
+        }
+    }
+}
+
+impl WaitSettings {
+    pub fn request(&self) -> actions::wait::Request<'_> {
+        actions::wait::Request {
+            names: &self.names,
+            all: self.all,
+            revision: self.revision.clone(),
+            nudge: self.nudge,
+            allow_empty: self.allow_empty,
+        }
+    }
 }
 
 fn format_of(output: Option<cli::Output>) -> Format {

@@ -43,6 +43,13 @@ impl Followed {
     }
 }
 
+/// How far a command that acts (`reconcile`, `rerun`) went.
+pub enum Acted {
+    /// `--no-wait`: done and requested, not followed.
+    Requested,
+    Followed(Box<Outcome>),
+}
+
 /// How following ended: every stage done, or one failed (with its Job's log
 /// tail, or why there is none).
 pub enum Outcome {

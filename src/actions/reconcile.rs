@@ -3,12 +3,12 @@
 //! dependents, nudged as their dependencies become ready — to the source's
 //! revision, failing fast.
 
-use super::follow::{Follower, Outcome};
+use super::follow::{Acted, Follower};
 use crate::cluster::{Cluster, Scope};
 use crate::error::AppError;
 use crate::events::Event;
+use crate::model::find_active;
 use crate::model::progress::Goal;
-use crate::model::{Snapshot, find_active};
 use crate::narrate::Narrator;
 
 /// Which Kustomization to reconcile, and how far to follow it.
@@ -20,20 +20,13 @@ pub struct Request<'a> {
     pub no_wait: bool,
 }
 
-/// How far a reconcile went.
-pub enum Reconciled {
-    /// `--no-wait`: requested, not followed.
-    Requested(Snapshot),
-    Followed(Outcome),
-}
-
 /// Refuses a suspended stage, requests the reconcile (the source's first with
 /// `with_source`) and follows the stage, and its dependents with `downstream`.
 pub async fn reconcile(
     cluster: &Cluster,
     req: &Request<'_>,
     narrator: &Narrator,
-) -> Result<Reconciled, AppError> {
+) -> Result<Acted, AppError> {
     let scope = Scope::Namespace(req.namespace.to_string());
     let snap = cluster.snapshot(&scope).await?;
     let ks = find_active(&snap, req.namespace, req.name)
@@ -81,7 +74,7 @@ pub async fn reconcile(
     let token = cluster.request_reconcile(req.namespace, req.name).await?;
     narrator.say(Event::Requested { stage: key });
     if req.no_wait {
-        return Ok(Reconciled::Requested(follower.snapshot));
+        return Ok(Acted::Requested);
     }
     let goal = Goal {
         token: Some(token),
@@ -90,5 +83,5 @@ pub async fn reconcile(
     let outcome = follower
         .follow_stage(req.namespace, req.name, goal, req.downstream, narrator)
         .await?;
-    Ok(Reconciled::Followed(outcome))
+    Ok(Acted::Followed(Box::new(outcome)))
 }

@@ -9,7 +9,7 @@
 
 use std::sync::Mutex;
 
-use super::follow::{Follower, Outcome};
+use super::follow::{Acted, Follower};
 use crate::cluster::{Cluster, Deletion, Scope};
 use crate::error::AppError;
 use crate::events::Event;
@@ -71,13 +71,6 @@ impl Plan {
             .collect();
         RerunPlan::new(format!("{}/{}", self.namespace, self.name), jobs)
     }
-}
-
-/// How far a rerun went.
-pub enum Rerun {
-    /// `--no-wait`: deleted and requested, not followed.
-    Requested,
-    Followed(Box<Outcome>),
 }
 
 /// What a rerun has changed so far. It lives outside the command's future,
@@ -293,7 +286,7 @@ pub async fn execute(
     req: &Request<'_>,
     journal: &Journal,
     narrator: &Narrator,
-) -> Result<Rerun, AppError> {
+) -> Result<Acted, AppError> {
     let Plan {
         namespace,
         name,
@@ -382,7 +375,7 @@ pub async fn execute(
     narrator.say(Event::Requested { stage: key });
     if req.no_wait {
         journal.record(|c| c.settled = true);
-        return Ok(Rerun::Requested);
+        return Ok(Acted::Requested);
     }
     let replaced = targets
         .iter()
@@ -397,5 +390,5 @@ pub async fn execute(
         .follow_stage(&namespace, &name, goal, req.downstream, narrator)
         .await?;
     journal.record(|c| c.settled = true);
-    Ok(Rerun::Followed(Box::new(outcome)))
+    Ok(Acted::Followed(Box::new(outcome)))
 }

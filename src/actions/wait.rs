@@ -19,13 +19,19 @@ pub struct Request<'a> {
     pub allow_empty: bool,
 }
 
-/// Follows the chains; returns the outcome and the stages followed (`namespace`, `name`).
+/// How a wait ended, and the stages it followed (`namespace`, `name`).
+pub struct Waited {
+    pub outcome: Outcome,
+    pub stages: Vec<(String, String)>,
+}
+
+/// Follows the chains to the goal.
 pub async fn wait(
     cluster: &Cluster,
     scope: &Scope,
     req: &Request<'_>,
     narrator: &Narrator,
-) -> Result<(Outcome, Vec<(String, String)>), AppError> {
+) -> Result<Waited, AppError> {
     if req.names.is_empty() && !req.all {
         return Err(AppError::Usage(
             "name the Kustomizations whose chains to wait for, or pass --all".into(),
@@ -75,12 +81,16 @@ pub async fn wait(
         narrator.say(Event::Info {
             message: format!("No Flux Kustomizations to wait for {place}."),
         });
-        return Ok((Outcome::Done(snap), keys));
+        return Ok(Waited {
+            outcome: Outcome::Done(snap),
+            stages: keys,
+        });
     }
-    Ok((
-        Follower::new(cluster, scope, snap)
-            .follow(stages, req.nudge, narrator)
-            .await?,
-        keys,
-    ))
+    let outcome = Follower::new(cluster, scope, snap)
+        .follow(stages, req.nudge, narrator)
+        .await?;
+    Ok(Waited {
+        outcome,
+        stages: keys,
+    })
 }

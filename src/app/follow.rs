@@ -1,0 +1,117 @@
+//! `reconcile` and `wait`: act, follow, then the chains' final view on
+//! stdout and the failed Job's log on stderr.
+
+use std::io::Write;
+
+use super::{namespace_of, unserializable, view};
+use crate::actions;
+use crate::actions::follow::{Acted, Outcome};
+use crate::cluster::Cluster;
+use crate::error::{AppError, Exit};
+use crate::events::Event;
+use crate::model::analyze;
+use crate::model::{Selection, Snapshot};
+use crate::narrate::Narrator;
+use crate::render::{self, Format};
+use crate::settings::{ReconcileSettings, Settings, WaitSettings};
+
+/// The final result on stdout (the chains of `names`), the failure's log tail
+/// on stderr, and the exit code.
+fn finish(
+    settings: &Settings,
+    format: Format,
+    snapshot: &Snapshot,
+    names: Vec<(String, String)>,
+    here: Option<&str>,
+    failed: bool,
+    out: &mut dyn Write,
+) -> Result<Exit, AppError> {
+    let report = analyze(
+        snapshot,
+        &Selection {
+            namespaces: None,
+            names,
+        },
+    );
+    let text = render::render(&report, format, &view(settings, false, false, here, false))
+        .map_err(unserializable)?;
+    out.write_all(text.as_bytes())?;
+    Ok(if failed { Exit::Unhealthy } else { Exit::Ok })
+}
+
+pub(super) fn outcome(
+    settings: &Settings,
+    format: Format,
+    result: Outcome,
+    names: Vec<(String, String)>,
+    here: Option<&str>,
+    out: &mut dyn Write,
+    narrator: &Narrator,
+) -> Result<Exit, AppError> {
+    match result {
+        Outcome::Done(snapshot) => finish(settings, format, &snapshot, names, here, false, out),
+        Outcome::Failed {
+            failure,
+            log_tail,
+            snapshot,
+        } => {
+            match (log_tail, &failure.job) {
+                (Some(Ok(tail)), Some((ns, job))) => narrator.say(Event::JobLog {
+                    job: format!("{ns}/{job}"),
+                    lines: tail.lines().map(String::from).collect(),
+                }),
+                (Some(Err(why)), Some((ns, job))) => narrator.say(Event::JobLogUnavailable {
+                    job: format!("{ns}/{job}"),
+                    why: why.to_string(),
+                }),
+                _ => {}
+            }
+            finish(settings, format, &snapshot, names, here, true, out)
+        }
+    }
+}
+
+pub(super) async fn reconcile(
+    settings: &Settings,
+    r: &ReconcileSettings,
+    out: &mut dyn Write,
+    narrator: &Narrator,
+) -> Result<Exit, AppError> {
+    let cluster = Cluster::connect(&settings.kube, narrator).await?;
+    let namespace = namespace_of(&r.namespace, &cluster);
+    let req = r.request(&namespace);
+    let names = vec![(namespace.clone(), r.name.clone())];
+    match actions::reconcile::reconcile(&cluster, &req, narrator).await? {
+        Acted::Requested => Ok(Exit::Ok),
+        Acted::Followed(result) => outcome(
+            settings,
+            r.format,
+            *result,
+            names,
+            Some(&namespace),
+            out,
+            narrator,
+        ),
+    }
+}
+
+pub(super) async fn wait(
+    settings: &Settings,
+    w: &WaitSettings,
+    out: &mut dyn Write,
+    narrator: &Narrator,
+) -> Result<Exit, AppError> {
+    let cluster = Cluster::connect(&settings.kube, narrator).await?;
+    let scope = settings.namespaces.scope(cluster.default_namespace());
+    let req = w.request();
+    let waited = actions::wait::wait(&cluster, &scope, &req, narrator).await?;
+    outcome(
+        settings,
+        w.format,
+        waited.outcome,
+        waited.stages,
+        scope.namespace(),
+        out,
+        narrator,
+    )
+}

@@ -1,0 +1,114 @@
+//! `status`: the view once, or with `--watch` again at every change (on a
+//! terminal redrawn in place).
+
+use std::io::Write;
+
+use super::{exit_for, unserializable, view};
+use crate::actions;
+use crate::cluster::{Cluster, Scope};
+use crate::error::{AppError, Exit};
+use crate::events::Event;
+use crate::model::analyze;
+use crate::narrate::Narrator;
+use crate::render::{self, Format, View};
+use crate::report::ChainReport;
+use crate::settings::{Settings, StatusSettings};
+
+pub(super) async fn status(
+    settings: &Settings,
+    st: &StatusSettings,
+    out: &mut dyn Write,
+    narrator: &Narrator,
+) -> Result<Exit, AppError> {
+    let cluster = Cluster::connect(&settings.kube, narrator).await?;
+    let scope = settings.namespaces.scope(cluster.default_namespace());
+    let found = actions::status::status(&cluster, &scope, &st.names).await?;
+    for warning in &found.report.warnings {
+        narrator.say(Event::Warning {
+            message: warning.clone(),
+        });
+    }
+    for note in &found.snapshot.notes {
+        narrator.say(Event::Note {
+            message: note.clone(),
+        });
+    }
+    let all_namespaces = scope == Scope::All;
+    if found.report.chains.is_empty() {
+        let place = match &scope {
+            Scope::Namespace(ns) => format!("in {ns} namespace"),
+            Scope::All => "in any namespace".into(),
+        };
+        narrator.say(Event::Info {
+            message: format!("No Flux Kustomizations found {place}."),
+        });
+    }
+    show(
+        &found.report,
+        st,
+        &view(
+            settings,
+            st.no_headers,
+            all_namespaces,
+            scope.namespace(),
+            st.compact,
+        ),
+        settings.stdout_is_terminal,
+        out,
+    )?;
+    if !st.watch {
+        return Ok(exit_for(&found.report));
+    }
+    let mut last = found.report;
+    let mut watch = cluster.watch(&scope, &found.snapshot);
+    while let Some(snapshot) = watch.next().await? {
+        let report = analyze(&snapshot, &found.selection);
+        if report != last {
+            show(
+                &report,
+                st,
+                &view(
+                    settings,
+                    st.no_headers,
+                    all_namespaces,
+                    scope.namespace(),
+                    st.compact,
+                ),
+                settings.stdout_is_terminal,
+                out,
+            )?;
+            last = report;
+        }
+    }
+    Ok(exit_for(&last))
+}
+
+/// Writes one view. In watch mode machine formats are JSON Lines, and a
+/// terminal is redrawn in place.
+fn show(
+    report: &ChainReport,
+    st: &StatusSettings,
+    view: &View,
+    terminal: bool,
+    out: &mut dyn Write,
+) -> Result<(), AppError> {
+    let data = matches!(st.format, Format::Json | Format::Yaml);
+    let text = match (st.watch, st.format) {
+        (true, Format::Json) => render::json_line(report),
+        // A stream of YAML documents, as `kubectl get -w -o yaml` writes them.
+        (true, Format::Yaml) => render::data(report, Format::Yaml).map(|y| format!("---\n{y}")),
+        // Nothing to draw; stderr said so.
+        _ if !data && report.chains.is_empty() => Ok(String::new()),
+        _ => render::render(report, st.format, view),
+    }
+    .map_err(unserializable)?;
+    let redraw = st.watch && terminal && !data;
+    if redraw {
+        out.write_all(b"\x1b[H\x1b[2J")?;
+    }
+    out.write_all(text.as_bytes())?;
+    if st.watch && !redraw && !data {
+        out.write_all(b"\n")?;
+    }
+    out.flush().map_err(AppError::Output)
+}
