@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use crate::cluster::{Cluster, NoLog, Scope, Watch};
 use crate::error::AppError;
 use crate::events::Event;
-use crate::model::Snapshot;
 use crate::model::progress::{Failure, Goal, Progress, dependencies_done, progress};
+use crate::model::{Key, Snapshot};
 use crate::narrate::Narrator;
 use crate::report::StageState;
 
@@ -38,8 +38,8 @@ impl Followed {
         }
     }
 
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
+    pub fn key(&self) -> Key {
+        Key::new(self.namespace.clone(), self.name.clone())
     }
 }
 
@@ -55,7 +55,7 @@ pub enum Acted {
 pub enum Outcome {
     Done(Snapshot),
     Failed {
-        failure: Failure,
+        failure: Box<Failure>,
         log_tail: Option<Result<String, NoLog>>,
         snapshot: Snapshot,
     },
@@ -119,8 +119,12 @@ impl<'c> Follower<'c> {
     ) -> Result<Outcome, AppError> {
         let mut stages = vec![Followed::new(ns, name, goal)];
         if downstream {
-            for (dns, dname) in crate::model::progress::downstream(&self.snapshot, ns, name) {
-                stages.push(Followed::new(&dns, &dname, Goal::default()));
+            for dependent in crate::model::progress::downstream(&self.snapshot, ns, name) {
+                stages.push(Followed::new(
+                    &dependent.namespace,
+                    &dependent.name,
+                    Goal::default(),
+                ));
             }
         }
         self.follow(stages, downstream, narrator).await
@@ -134,24 +138,19 @@ impl<'c> Follower<'c> {
         narrator: &Narrator,
     ) -> Result<Outcome, AppError> {
         let cluster = self.cluster;
-        let mut said: HashMap<String, Event> = HashMap::new();
+        let mut said: HashMap<Key, Event> = HashMap::new();
         let mut attempts = Attempts::default();
         loop {
             let snapshot = &self.snapshot;
             let mut all_done = true;
-            let followed: Vec<(String, String)> = stages
-                .iter()
-                .map(|s| (s.namespace.clone(), s.name.clone()))
-                .collect();
-            let goals: Vec<(String, String, Goal)> = stages
-                .iter()
-                .map(|s| (s.namespace.clone(), s.name.clone(), s.goal.clone()))
-                .collect();
+            let followed: Vec<Key> = stages.iter().map(Followed::key).collect();
+            let goals: Vec<(Key, Goal)> =
+                stages.iter().map(|s| (s.key(), s.goal.clone())).collect();
             let goal_of = |ns: &str, name: &str| {
                 goals
                     .iter()
-                    .find(|(n, m, _)| n == ns && m == name)
-                    .map(|(_, _, g)| g.clone())
+                    .find(|(k, _)| k.namespace == ns && k.name == name)
+                    .map(|(_, g)| g.clone())
                     .unwrap_or_default()
             };
             for stage in stages.iter_mut() {
@@ -171,18 +170,18 @@ impl<'c> Follower<'c> {
                 }
                 let event = match &p {
                     Progress::Done { revision } => Event::StageReady {
-                        stage: key.clone(),
+                        stage: key.to_string(),
                         revision: revision.clone(),
                     },
                     Progress::Waiting { state, why } => Event::Waiting {
-                        stage: key.clone(),
+                        stage: key.to_string(),
                         state: *state,
                         why: why.clone(),
                     },
                     Progress::Failed(f) => Event::StageFailed {
-                        stage: key.clone(),
-                        cause: f.blocked.as_ref().map(|_| f.stage.clone()),
-                        job: f.job.as_ref().map(|(ns, job)| format!("{ns}/{job}")),
+                        stage: key.to_string(),
+                        cause: f.blocked.as_ref().map(|_| f.stage.to_string()),
+                        job: f.job.as_ref().map(Key::to_string),
                         reason: f.reason.clone(),
                         message: f.message.clone(),
                     },
@@ -195,13 +194,15 @@ impl<'c> Follower<'c> {
                     Progress::Done { .. } => {}
                     Progress::Failed(failure) => {
                         let log_tail = match &failure.job {
-                            Some((ns, job)) => {
-                                Some(cluster.job_log_tail(ns, job, FAILURE_LOG_LINES).await)
-                            }
+                            Some(job) => Some(
+                                cluster
+                                    .job_log_tail(&job.namespace, &job.name, FAILURE_LOG_LINES)
+                                    .await,
+                            ),
                             None => None,
                         };
                         return Ok(Outcome::Failed {
-                            failure,
+                            failure: Box::new(failure),
                             log_tail,
                             snapshot: self.snapshot,
                         });
@@ -219,13 +220,15 @@ impl<'c> Follower<'c> {
                                 .await
                             {
                                 Ok(token) => {
-                                    narrator.say(Event::Nudged { stage: key.clone() });
+                                    narrator.say(Event::Nudged {
+                                        stage: key.to_string(),
+                                    });
                                     stage.goal.token = Some(token);
                                 }
                                 // A nudge is a shortcut: without the permission, Flux's own
                                 // dependency poll still gets there.
                                 Err(e) if e.is_forbidden() => narrator.say(Event::NudgeRefused {
-                                    stage: key.clone(),
+                                    stage: key.to_string(),
                                     error: e.to_string(),
                                 }),
                                 Err(e) => return Err(e.into()),

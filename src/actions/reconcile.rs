@@ -42,31 +42,31 @@ pub async fn reconcile(
     let source = ks.source_key();
     let mut follower = Follower::new(cluster, &scope, snap);
     if req.with_source {
-        let (kind, sns, sname) = source;
-        match cluster.request_source(&kind, &sns, &sname).await? {
+        let (kind, sns, sname) = (&source.kind, &source.key.namespace, &source.key.name);
+        match cluster.request_source(kind, sns, sname).await? {
             Some(token) => {
                 narrator.say(Event::SourceRequested {
-                    source: format!("{kind}/{sns}/{sname}"),
+                    source: source.to_string(),
                 });
                 follower
                     .until(|s| {
-                        s.source(&kind, &sns, &sname).is_some_and(|src| {
+                        s.source(kind, sns, sname).is_some_and(|src| {
                             src.status.last_handled_reconcile_at.as_ref() == Some(&token)
                         })
                     })
                     .await?;
                 let revision = follower
                     .snapshot
-                    .source(&kind, &sns, &sname)
+                    .source(kind, sns, sname)
                     .and_then(|s| s.revision())
                     .unwrap_or("no artifact");
                 narrator.say(Event::SourceFetched {
-                    source: format!("{kind}/{sns}/{sname}"),
+                    source: source.to_string(),
                     revision: revision.to_string(),
                 });
             }
             None => narrator.say(Event::SourceSkipped {
-                kind,
+                kind: kind.clone(),
                 stage: key.clone(),
             }),
         }

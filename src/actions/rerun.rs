@@ -14,7 +14,7 @@ use crate::cluster::{Cluster, Deletion, Scope};
 use crate::error::AppError;
 use crate::events::Event;
 use crate::model::progress::Goal;
-use crate::model::{Selection, Snapshot, analyze, find_active};
+use crate::model::{Key, ReplacedJob, Selection, Snapshot, analyze, find_active};
 use crate::narrate::Narrator;
 use crate::report::{JobPhase, StageState};
 use crate::report::{PlannedAction, PlannedJob, RerunPlan};
@@ -69,7 +69,10 @@ impl Plan {
                 },
             })
             .collect();
-        RerunPlan::new(format!("{}/{}", self.namespace, self.name), jobs)
+        RerunPlan::new(
+            Key::new(self.namespace.clone(), self.name.clone()).to_string(),
+            jobs,
+        )
     }
 }
 
@@ -80,9 +83,9 @@ pub struct Journal(Mutex<Changes>);
 
 #[derive(Debug, Default)]
 struct Changes {
-    stage: Option<(String, String)>,
-    /// Jobs deleted, or marked for deletion (`namespace`, `name`).
-    deleted: Vec<(String, String)>,
+    stage: Option<Key>,
+    /// Jobs deleted, or marked for deletion.
+    deleted: Vec<Key>,
     requested: bool,
     /// The new runs were followed to an end: nothing to recover.
     settled: bool,
@@ -97,14 +100,17 @@ impl Journal {
     /// what Flux will do about it, and the one command that recovers.
     pub fn recovery(&self) -> Option<String> {
         let c = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let (ns, name) = c.stage.as_ref()?;
+        let Key {
+            namespace: ns,
+            name,
+        } = c.stage.as_ref()?;
         if c.deleted.is_empty() || c.settled {
             return None;
         }
         let jobs: Vec<String> = c
             .deleted
             .iter()
-            .map(|(jns, job)| format!("job.batch/{job} in {jns}"))
+            .map(|job| format!("job.batch/{} in {}", job.name, job.namespace))
             .collect();
         let command = format!("kubectl jobgate reconcile {name} -n {ns}");
         Some(if c.requested {
@@ -244,7 +250,7 @@ fn refuse_if_not_owned(job: &crate::model::Job, ns: &str, name: &str) -> Result<
 fn refuse_if_blocked(snap: &Snapshot, namespace: &str, name: &str) -> Result<(), AppError> {
     let selection = Selection {
         namespaces: None,
-        names: vec![(namespace.to_string(), name.to_string())],
+        names: vec![Key::new(namespace, name)],
     };
     let report = analyze(snap, &selection);
     let Some(stage) = report
@@ -293,7 +299,7 @@ pub async fn execute(
         targets,
         snapshot,
     } = plan;
-    journal.record(|c| c.stage = Some((namespace.clone(), name.clone())));
+    journal.record(|c| c.stage = Some(Key::new(namespace.clone(), name.clone())));
     let key = format!("{namespace}/{name}");
     let scope = Scope::Namespace(namespace.clone());
     let mut deleted: Vec<&Target> = vec![];
@@ -345,7 +351,10 @@ pub async fn execute(
                 )));
             }
         }
-        journal.record(|c| c.deleted.push((t.namespace.clone(), t.name.clone())));
+        journal.record(|c| {
+            c.deleted
+                .push(Key::new(t.namespace.clone(), t.name.clone()))
+        });
         deleted.push(t);
     }
     // Flux must not see the old Jobs: wait until they are gone (or replaced).
@@ -379,7 +388,10 @@ pub async fn execute(
     }
     let replaced = targets
         .iter()
-        .map(|t| (t.namespace.clone(), t.name.clone(), t.uid.clone()))
+        .map(|t| ReplacedJob {
+            key: Key::new(t.namespace.clone(), t.name.clone()),
+            uid: t.uid.clone(),
+        })
         .collect();
     let goal = Goal {
         token: Some(token),

@@ -6,8 +6,8 @@ use super::follow::{Followed, Follower, Outcome};
 use crate::cluster::{Cluster, Scope};
 use crate::error::AppError;
 use crate::events::Event;
-use crate::model::analyze;
 use crate::model::progress::Goal;
+use crate::model::{Key, analyze};
 use crate::narrate::Narrator;
 
 /// Which chains to wait for, and for what.
@@ -22,7 +22,7 @@ pub struct Request<'a> {
 /// How a wait ended, and the stages it followed (`namespace`, `name`).
 pub struct Waited {
     pub outcome: Outcome,
-    pub stages: Vec<(String, String)>,
+    pub stages: Vec<Key>,
 }
 
 /// Follows the chains to the goal.
@@ -63,10 +63,7 @@ pub async fn wait(
             Followed::new(&s.namespace, &s.name, goal)
         })
         .collect();
-    let keys: Vec<(String, String)> = stages
-        .iter()
-        .map(|s| (s.namespace.clone(), s.name.clone()))
-        .collect();
+    let keys: Vec<Key> = stages.iter().map(Followed::key).collect();
     if stages.is_empty() {
         let place = match scope.namespace() {
             Some(ns) => format!("in namespace {ns}"),

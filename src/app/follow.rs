@@ -10,7 +10,7 @@ use crate::cluster::Cluster;
 use crate::error::{AppError, Exit};
 use crate::events::Event;
 use crate::model::analyze;
-use crate::model::{Selection, Snapshot};
+use crate::model::{Key, Selection, Snapshot};
 use crate::narrate::Narrator;
 use crate::render::{self, Format};
 use crate::settings::{ReconcileSettings, Settings, WaitSettings};
@@ -21,7 +21,7 @@ fn finish(
     settings: &Settings,
     format: Format,
     snapshot: &Snapshot,
-    names: Vec<(String, String)>,
+    names: Vec<Key>,
     here: Option<&str>,
     failed: bool,
     out: &mut dyn Write,
@@ -43,7 +43,7 @@ pub(super) fn outcome(
     settings: &Settings,
     format: Format,
     result: Outcome,
-    names: Vec<(String, String)>,
+    names: Vec<Key>,
     here: Option<&str>,
     out: &mut dyn Write,
     narrator: &Narrator,
@@ -56,12 +56,12 @@ pub(super) fn outcome(
             snapshot,
         } => {
             match (log_tail, &failure.job) {
-                (Some(Ok(tail)), Some((ns, job))) => narrator.say(Event::JobLog {
-                    job: format!("{ns}/{job}"),
+                (Some(Ok(tail)), Some(job)) => narrator.say(Event::JobLog {
+                    job: job.to_string(),
                     lines: tail.lines().map(String::from).collect(),
                 }),
-                (Some(Err(why)), Some((ns, job))) => narrator.say(Event::JobLogUnavailable {
-                    job: format!("{ns}/{job}"),
+                (Some(Err(why)), Some(job)) => narrator.say(Event::JobLogUnavailable {
+                    job: job.to_string(),
                     why: why.to_string(),
                 }),
                 _ => {}
@@ -80,7 +80,7 @@ pub(super) async fn reconcile(
     let cluster = Cluster::connect(&settings.kube, narrator).await?;
     let namespace = namespace_of(&r.namespace, &cluster);
     let req = r.request(&namespace);
-    let names = vec![(namespace.clone(), r.name.clone())];
+    let names = vec![Key::new(namespace.clone(), r.name.clone())];
     match actions::reconcile::reconcile(&cluster, &req, narrator).await? {
         Acted::Requested => Ok(Exit::Ok),
         Acted::Followed(result) => outcome(

@@ -35,7 +35,7 @@ pub(super) async fn rerun(
         return Ok(Exit::Ok);
     }
     confirm(&plan, r.confirm, narrator).await?;
-    let names = vec![(namespace.clone(), r.name.clone())];
+    let names = vec![crate::model::Key::new(namespace.clone(), r.name.clone())];
     match actions::rerun::execute(&cluster, plan, &req, journal, narrator).await? {
         Acted::Requested => Ok(Exit::Ok),
         Acted::Followed(result) => outcome(

@@ -353,7 +353,7 @@ impl Cluster {
                     .kustomizations()
                     .iter()
                     .flat_map(|k| k.dependencies())
-                    .map(|(ns, _)| Some(ns))
+                    .map(|d| Some(d.namespace))
                     .filter(|ns| !ks_fetched.contains(ns))
                     .collect::<BTreeSet<_>>()
                     .into_iter()
@@ -392,7 +392,8 @@ impl Cluster {
             .kustomizations()
             .iter()
             .filter_map(|k| {
-                let (kind, ns, _) = k.source_key();
+                let source = k.source_key();
+                let (kind, ns) = (source.kind, source.key.namespace);
                 SOURCES
                     .iter()
                     .find(|r| r.kind == kind)
@@ -520,9 +521,9 @@ fn connect_across_namespaces(
     all: Vec<Kustomization>,
     undecodable: Vec<Undecodable>,
 ) {
+    use crate::model::Key;
     use std::collections::{BTreeMap, BTreeSet};
-    type Key = (String, String);
-    let key = |k: &Kustomization| (k.metadata.namespace.clone(), k.metadata.name.clone());
+    let key = |k: &Kustomization| k.key();
     let mut chosen: BTreeSet<Key> = snap.kustomizations().iter().map(key).collect();
     let by_key: BTreeMap<Key, &Kustomization> = all.iter().map(|k| (key(k), k)).collect();
     let mut dependents: BTreeMap<Key, Vec<Key>> = BTreeMap::new();
@@ -561,11 +562,11 @@ fn connect_across_namespaces(
     let have: BTreeSet<Key> = snap
         .undecodable_kustomizations
         .iter()
-        .map(|u| (u.namespace.clone(), u.name.clone()))
+        .map(|u| Key::new(u.namespace.clone(), u.name.clone()))
         .collect();
     snap.undecodable_kustomizations
         .extend(undecodable.into_iter().filter(|u| {
-            let k = (u.namespace.clone(), u.name.clone());
+            let k = Key::new(u.namespace.clone(), u.name.clone());
             referenced.contains(&k) && !have.contains(&k)
         }));
 }

@@ -23,7 +23,7 @@ use super::{Cluster, ClusterError, Scope};
 use crate::model::flux::{Undecodable, is_namespace_name};
 use crate::model::{Job, Kustomization, Snapshot, Source};
 
-type Key = (String, String);
+use crate::model::Key;
 type Tagged = (usize, Result<Event<DynamicObject>, watcher::Error>);
 
 /// What one watcher tracks.
@@ -190,7 +190,11 @@ fn plan(scope: &Scope, snap: &Snapshot) -> Vec<(Resource, Option<String>)> {
     let ks_ns = ks
         .iter()
         .map(|k| k.metadata.namespace.clone())
-        .chain(ks.iter().flat_map(|k| k.dependencies()).map(|(ns, _)| ns))
+        .chain(
+            ks.iter()
+                .flat_map(|k| k.dependencies())
+                .map(|d| d.namespace),
+        )
         .chain(asked)
         .collect();
     for ns in namespaces(ks_ns) {
@@ -220,7 +224,7 @@ fn plan(scope: &Scope, snap: &Snapshot) -> Vec<(Resource, Option<String>)> {
     let refs: Vec<(String, String)> = ks
         .iter()
         .map(|k| k.source_key())
-        .map(|(kind, ns, _)| (kind, ns))
+        .map(|s| (s.kind, s.key.namespace))
         .collect();
     for r in SOURCES
         .iter()
@@ -248,7 +252,7 @@ enum Item {
 }
 
 fn key_of(obj: &DynamicObject) -> Key {
-    (
+    Key::new(
         obj.metadata.namespace.clone().unwrap_or_default(),
         obj.metadata.name.clone().unwrap_or_default(),
     )
@@ -262,8 +266,8 @@ fn decode(kind: &str, obj: DynamicObject) -> Option<(Key, Item)> {
         "Kustomization" => match serde_json::from_value(value) {
             Ok(ks) => Item::Kustomization(ks),
             Err(e) => Item::Undecodable(Undecodable {
-                namespace: key.0.clone(),
-                name: key.1.clone(),
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
                 error: e.to_string(),
             }),
         },

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::flux::{Kustomization, Snapshot, Source, condition};
 use crate::report::{self, Chain, ChainReport, JobPhase, Role, RootCause, Stage, StageState};
 
-type Key = (String, String);
+use super::key::Key;
 
 fn key_str(k: &Key) -> String {
-    format!("{}/{}", k.0, k.1)
+    k.to_string()
 }
 
 /// Which chains to show.
@@ -20,7 +20,7 @@ pub struct Selection {
     /// Show chains with a stage in one of these namespaces; `None`: all.
     pub namespaces: Option<Vec<String>>,
     /// Show only chains containing these Kustomizations.
-    pub names: Vec<(String, String)>,
+    pub names: Vec<Key>,
 }
 
 /// A stage's state, mirroring kustomize-controller's own readiness predicates.
@@ -72,7 +72,7 @@ struct Node<'a> {
 pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     let mut nodes: BTreeMap<Key, Node<'_>> = BTreeMap::new();
     for ks in snap.kustomizations() {
-        let key = (ks.metadata.namespace.clone(), ks.metadata.name.clone());
+        let key = ks.key();
         nodes.insert(
             key,
             Node {
@@ -84,7 +84,7 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     }
     for u in &snap.undecodable_kustomizations {
         nodes
-            .entry((u.namespace.clone(), u.name.clone()))
+            .entry(Key::new(u.namespace.clone(), u.name.clone()))
             .or_insert(Node {
                 ks: None,
                 deps: vec![],
@@ -280,7 +280,13 @@ fn build_stage(
     jobs: &BTreeMap<(&str, &str), &super::flux::Job>,
     unreadable: &[String],
 ) -> Stage {
-    let (kind, sns, sname) = ks.source_key();
+    let super::key::SourceKey {
+        kind,
+        key: Key {
+            namespace: sns,
+            name: sname,
+        },
+    } = ks.source_key();
     let source_revision = sources
         .get(&(kind.as_str(), sns.as_str(), sname.as_str()))
         .and_then(|s| s.revision())
@@ -373,8 +379,8 @@ fn build_stage(
             .depends_on
             .iter()
             .zip(ks.dependencies())
-            .map(|(d, (ns, name))| report::Dependency {
-                namespace: ns,
+            .map(|(d, Key { namespace, name })| report::Dependency {
+                namespace,
                 name,
                 ready_expr: d.ready_expr.clone(),
             })
@@ -396,8 +402,8 @@ fn build_stage(
 
 fn missing_stage(k: &Key) -> Stage {
     Stage {
-        namespace: k.0.clone(),
-        name: k.1.clone(),
+        namespace: k.namespace.clone(),
+        name: k.name.clone(),
         role: Role::Deploy,
         role_guessed: false,
         state: StageState::Missing,

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Deserializer};
 
+use super::key::{Key, SourceKey};
 use crate::report::JobPhase;
 
 /// `null` or absent becomes the default.
@@ -361,12 +362,12 @@ impl Kustomization {
     }
 
     /// `namespace/name` of each dependency (the namespace defaults to this object's).
-    pub fn dependencies(&self) -> Vec<(String, String)> {
+    pub fn dependencies(&self) -> Vec<Key> {
         self.spec
             .depends_on
             .iter()
             .map(|d| {
-                (
+                Key::new(
                     d.namespace
                         .clone()
                         .filter(|n| !n.is_empty())
@@ -377,16 +378,23 @@ impl Kustomization {
             .collect()
     }
 
-    pub fn source_key(&self) -> (String, String, String) {
+    pub fn source_key(&self) -> SourceKey {
         let r = &self.spec.source_ref;
-        (
-            r.kind.clone(),
-            r.namespace
-                .clone()
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| self.metadata.namespace.clone()),
-            r.name.clone(),
-        )
+        SourceKey {
+            kind: r.kind.clone(),
+            key: Key::new(
+                r.namespace
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| self.metadata.namespace.clone()),
+                r.name.clone(),
+            ),
+        }
+    }
+
+    /// This Kustomization's name.
+    pub fn key(&self) -> Key {
+        Key::new(self.metadata.namespace.clone(), self.metadata.name.clone())
     }
 }
 

@@ -4,12 +4,14 @@
 
 pub mod chains;
 pub mod flux;
+mod key;
 pub mod progress;
 pub mod select;
 mod wanted;
 
 pub use chains::{Selection, analyze, stage_state, suggest};
 pub use flux::{Job, Kustomization, Snapshot, Source};
+pub use key::{Key, ReplacedJob, SourceKey};
 pub use select::{UnknownName, Unselectable, find_active, select};
 pub use wanted::{WaitFor, wait_for};
 

@@ -4,6 +4,7 @@
 
 use super::chains::stage_state;
 use super::flux::{Job, Kustomization, Snapshot, condition, short_revision};
+use super::key::{Key, ReplacedJob};
 use crate::report::{JobPhase, StageState};
 
 /// What a stage must reach.
@@ -14,8 +15,8 @@ pub struct Goal {
     /// A revision to reach (exact, or a prefix such as `main@sha1:5a7c3e1f`);
     /// `None`: the source's current revision.
     pub revision: Option<String>,
-    /// Jobs that must have been replaced by new runs (`namespace`, `name`, old uid).
-    pub replaced_jobs: Vec<(String, String, String)>,
+    /// Jobs that must have been replaced by new runs.
+    pub replaced_jobs: Vec<ReplacedJob>,
     /// With `revision`: the source's revision when following began. A source
     /// that moves from it to another revision without reaching `revision`
     /// will not bring it (the branch moved on past it, or never had it).
@@ -32,19 +33,20 @@ pub enum Progress {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
     /// The stage that failed (upstream of the followed one, when `blocked`).
-    pub stage: String,
+    pub stage: Key,
     /// The followed stage, when it is blocked by `stage`'s failure.
-    pub blocked: Option<String>,
+    pub blocked: Option<Key>,
     /// `namespace/name` of the failed Job, if one failed.
-    pub job: Option<(String, String)>,
+    pub job: Option<Key>,
     pub reason: String,
     pub message: String,
 }
 
 /// The artifact revision of `ks`'s source, if the snapshot has it.
 pub fn source_revision<'a>(snap: &'a Snapshot, ks: &Kustomization) -> Option<&'a str> {
-    let (kind, ns, name) = ks.source_key();
-    snap.source(&kind, &ns, &name).and_then(|s| s.revision())
+    let source = ks.source_key();
+    snap.source(&source.kind, &source.key.namespace, &source.key.name)
+        .and_then(|s| s.revision())
 }
 
 /// Whether a revision Flux recorded is the target: the same, a prefix of it
@@ -65,13 +67,7 @@ fn revision_matches(applied: Option<&str>, target: &str) -> bool {
 /// goals of their own: a failure upstream in one of them is theirs to report
 /// (it may be stale until Flux handles a request made for it), so this stage
 /// waits rather than fails on it.
-pub fn progress(
-    snap: &Snapshot,
-    ns: &str,
-    name: &str,
-    goal: &Goal,
-    followed: &[(String, String)],
-) -> Progress {
+pub fn progress(snap: &Snapshot, ns: &str, name: &str, goal: &Goal, followed: &[Key]) -> Progress {
     let p = progress_of(snap, ns, name, goal, followed);
     let (Progress::Waiting { .. }, Some(target), Some(seen)) =
         (&p, goal.revision.as_deref(), goal.source_seen.as_deref())
@@ -89,7 +85,7 @@ pub fn progress(
         {
             Progress::Failed(Failure {
                 blocked: None,
-                stage: format!("{ns}/{name}"),
+                stage: Key::new(ns, name),
                 job: None,
                 reason: "RevisionPassed".into(),
                 message: format!(
@@ -104,14 +100,8 @@ pub fn progress(
     }
 }
 
-fn progress_of(
-    snap: &Snapshot,
-    ns: &str,
-    name: &str,
-    goal: &Goal,
-    followed: &[(String, String)],
-) -> Progress {
-    let key = format!("{ns}/{name}");
+fn progress_of(snap: &Snapshot, ns: &str, name: &str, goal: &Goal, followed: &[Key]) -> Progress {
+    let key = Key::new(ns, name);
     let Some(ks) = snap.kustomization(ns, name) else {
         if let Some(u) = snap.undecodable(ns, name) {
             // Nothing it says can be checked: a gate must not pass on it.
@@ -172,12 +162,10 @@ fn progress_of(
         let replaced = goal
             .replaced_jobs
             .iter()
-            .find(|(n, m, _)| *n == r.namespace && *m == r.name);
+            .find(|j| j.key.namespace == r.namespace && j.key.name == r.name);
         match job {
             None => jobs_done = false,
-            Some(j) if replaced.is_some_and(|(_, _, old)| *old == j.metadata.uid) => {
-                jobs_done = false
-            }
+            Some(j) if replaced.is_some_and(|old| old.uid == j.metadata.uid) => jobs_done = false,
             Some(j) => match j.phase() {
                 (JobPhase::Failed, cond) => {
                     let reason = cond
@@ -191,7 +179,7 @@ fn progress_of(
                         return Progress::Failed(Failure {
                             blocked: None,
                             stage: key,
-                            job: Some((r.namespace.clone(), r.name.clone())),
+                            job: Some(Key::new(r.namespace.clone(), r.name.clone())),
                             reason,
                             message: cond.map(|c| c.message.clone()).unwrap_or_default(),
                         });
@@ -357,14 +345,9 @@ const CYCLE: &str = "DependencyCycle";
 /// stages: a failed stage (with its failed Job), a dependency that does not
 /// exist (where its namespace could be read), or a cycle back to `ks`. None
 /// when the failed stage is one of `followed` (it reports itself).
-fn upstream_culprit(
-    snap: &Snapshot,
-    ks: &Kustomization,
-    followed: &[(String, String)],
-) -> Option<Failure> {
-    type Key = (String, String);
-    let start: Key = (ks.metadata.namespace.clone(), ks.metadata.name.clone());
-    let show = |k: &Key| format!("{}/{}", k.0, k.1);
+fn upstream_culprit(snap: &Snapshot, ks: &Kustomization, followed: &[Key]) -> Option<Failure> {
+    let start: Key = ks.key();
+    let show = |k: &Key| k.to_string();
     // Each stage reached, and the stage it was reached from.
     let mut parent: Vec<(Key, Key)> = vec![];
     let mut queue: Vec<(Key, Key)> = ks
@@ -384,7 +367,7 @@ fn upstream_culprit(
             path.reverse();
             return Some(Failure {
                 blocked: None,
-                stage: show(&start),
+                stage: start.clone(),
                 job: None,
                 reason: CYCLE.into(),
                 message: format!(
@@ -398,7 +381,7 @@ fn upstream_culprit(
             continue;
         }
         parent.push((dep_key.clone(), from.clone()));
-        let (ns, name) = &dep_key;
+        let (ns, name) = (&dep_key.namespace, &dep_key.name);
         let Some(dep) = snap.kustomization(ns, name) else {
             // Exists but does not decode: not missing; Flux will say whether it blocks.
             let readable = snap.undecodable(ns, name).is_none()
@@ -409,7 +392,7 @@ fn upstream_culprit(
             if readable {
                 return Some(Failure {
                     blocked: None,
-                    stage: show(&dep_key),
+                    stage: dep_key.clone(),
                     job: None,
                     reason: "DependencyNotFound".into(),
                     message: format!(
@@ -433,10 +416,10 @@ fn upstream_culprit(
                 let ready = condition(&dep.status.conditions, "Ready");
                 return Some(Failure {
                     blocked: None,
-                    stage: show(&dep_key),
+                    stage: dep_key.clone(),
                     job: job
                         .as_ref()
-                        .map(|(r, _)| (r.namespace.clone(), r.name.clone())),
+                        .map(|(r, _)| Key::new(r.namespace.clone(), r.name.clone())),
                     reason: job
                         .as_ref()
                         .and_then(|(_, c)| c.as_ref().map(|c| c.reason.clone()))
@@ -467,37 +450,41 @@ pub fn dependencies_done(
     let Some(ks) = snap.kustomization(ns, name) else {
         return false;
     };
-    ks.dependencies().iter().all(|(dns, dname)| {
+    ks.dependencies().iter().all(|d| {
         matches!(
-            progress(snap, dns, dname, &goal_of(dns, dname), &[]),
+            progress(
+                snap,
+                &d.namespace,
+                &d.name,
+                &goal_of(&d.namespace, &d.name),
+                &[]
+            ),
             Progress::Done { .. }
         )
     })
 }
 
 /// The stage's dependents, transitively, in dependency order (for `--downstream`).
-pub fn downstream(snap: &Snapshot, ns: &str, name: &str) -> Vec<(String, String)> {
-    let mut order: Vec<(String, String)> = vec![];
-    let mut frontier = vec![(ns.to_string(), name.to_string())];
+pub fn downstream(snap: &Snapshot, ns: &str, name: &str) -> Vec<Key> {
+    let start = Key::new(ns, name);
+    let mut order: Vec<Key> = vec![];
+    let mut frontier = vec![start.clone()];
     while let Some(current) = frontier.pop() {
         for ks in snap.kustomizations() {
-            let key = (ks.metadata.namespace.clone(), ks.metadata.name.clone());
-            if ks.dependencies().contains(&current)
-                && !order.contains(&key)
-                && key != (ns.to_string(), name.to_string())
-            {
+            let key = ks.key();
+            if ks.dependencies().contains(&current) && !order.contains(&key) && key != start {
                 order.push(key.clone());
                 frontier.push(key);
             }
         }
     }
     // Dependencies first: a stage is placed once none of its dependencies is still unplaced.
-    let mut sorted: Vec<(String, String)> = vec![];
+    let mut sorted: Vec<Key> = vec![];
     while !order.is_empty() {
-        let placeable: Vec<(String, String)> = order
+        let placeable: Vec<Key> = order
             .iter()
             .filter(|k| {
-                snap.kustomization(&k.0, &k.1)
+                snap.kustomization(&k.namespace, &k.name)
                     .map(|ks| ks.dependencies())
                     .unwrap_or_default()
                     .iter()
@@ -535,7 +522,7 @@ mod tests {
         let failed = snapshot_from_yaml(FAILED).unwrap();
         match progress(&failed, "apps", "app-pre-deploy", &Goal::default(), &[]) {
             Progress::Failed(f) => {
-                assert_eq!(f.job, Some(("apps".into(), "db-migration".into())));
+                assert_eq!(f.job, Some(Key::new("apps", "db-migration")));
                 assert_eq!(f.reason, "BackoffLimitExceeded");
             }
             other => panic!("{other:?}"),
@@ -543,13 +530,13 @@ mod tests {
         match progress(&failed, "apps", "app-post-deploy", &Goal::default(), &[]) {
             Progress::Failed(f) => {
                 assert_eq!(
-                    (f.stage.as_str(), f.job.clone()),
+                    (f.stage.to_string(), f.job.clone()),
                     (
-                        "apps/app-pre-deploy",
-                        Some(("apps".into(), "db-migration".into()))
+                        "apps/app-pre-deploy".to_string(),
+                        Some(Key::new("apps", "db-migration"))
                     )
                 );
-                assert_eq!(f.blocked.as_deref(), Some("apps/app-post-deploy"));
+                assert_eq!(f.blocked, Some(Key::new("apps", "app-post-deploy")));
             }
             other => panic!("the upstream culprit: {other:?}"),
         }
@@ -613,7 +600,7 @@ mod tests {
     #[test]
     fn a_followed_upstream_stage_reports_its_own_failure() {
         let failed = snapshot_from_yaml(FAILED).unwrap();
-        let followed = [("apps".to_string(), "app-pre-deploy".to_string())];
+        let followed = [Key::new("apps", "app-pre-deploy")];
         assert!(matches!(
             progress(
                 &failed,
@@ -662,7 +649,10 @@ mod tests {
             .uid
             .clone();
         let goal = Goal {
-            replaced_jobs: vec![("apps".into(), "db-migration".into(), uid)],
+            replaced_jobs: vec![ReplacedJob {
+                key: Key::new("apps", "db-migration"),
+                uid,
+            }],
             ..Goal::default()
         };
         assert!(matches!(
@@ -711,8 +701,8 @@ mod tests {
         assert_eq!(
             downstream(&snap, "apps", "app-pre-deploy"),
             [
-                ("apps".to_string(), "app-deploy".to_string()),
-                ("apps".to_string(), "app-post-deploy".to_string())
+                Key::new("apps", "app-deploy"),
+                Key::new("apps", "app-post-deploy")
             ]
         );
         assert!(dependencies_done(

@@ -4,6 +4,7 @@
 
 use super::chains::{Selection, suggest};
 use super::flux::{Kustomization, Snapshot};
+use super::key::Key;
 
 /// A Kustomization name that matched nothing, with the closest existing ones.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +43,7 @@ pub fn select(
     let mut pairs = vec![];
     let mut unknown = vec![];
     for name in names {
-        let found: Vec<(String, String)> = snapshot
+        let found: Vec<Key> = snapshot
             .kustomizations()
             .iter()
             .map(|k| (&k.metadata.namespace, &k.metadata.name))
@@ -54,7 +55,7 @@ pub fn select(
                     .map(|u| (&u.namespace, &u.name)),
             )
             .filter(|(ns, n)| *n == name && in_scope(ns))
-            .map(|(ns, n)| (ns.clone(), n.clone()))
+            .map(|(ns, n)| Key::new(ns.clone(), n.clone()))
             .collect();
         if found.is_empty() {
             let candidates = snapshot

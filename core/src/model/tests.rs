@@ -278,7 +278,7 @@ fn selection_by_name_keeps_whole_chains() {
         &snap,
         &Selection {
             namespaces: None,
-            names: vec![("apps".into(), "app-deploy".into())],
+            names: vec![Key::new("apps", "app-deploy")],
         },
     );
     assert_eq!(report.chains[0].stages.len(), 3);
@@ -286,7 +286,7 @@ fn selection_by_name_keeps_whole_chains() {
         &snap,
         &Selection {
             namespaces: None,
-            names: vec![("apps".into(), "nope".into())],
+            names: vec![Key::new("apps", "nope")],
         },
     );
     assert!(none.chains.is_empty());
