@@ -13,7 +13,7 @@ use super::follow::{Acted, Follower};
 use crate::cluster::{Cluster, Deletion, Scope};
 use crate::error::AppError;
 use crate::events::Event;
-use crate::model::progress::Goal;
+use crate::model::progress::{Goal, is_deleted};
 use crate::model::{Key, ReplacedJob, Selection, Snapshot, analyze, find_active};
 use crate::narrate::Narrator;
 use crate::report::{JobPhase, StageState};
@@ -359,22 +359,17 @@ pub async fn execute(
     }
     // Flux must not see the old Jobs: wait until they are gone (or replaced).
     let mut follower = Follower::new(cluster, &scope, snapshot);
-    let gone = |s: &Snapshot, t: &Target| {
-        !s.jobs().iter().any(|j| {
-            j.metadata.namespace == t.namespace
-                && j.metadata.name == t.name
-                && j.metadata.uid == t.uid
-        })
-    };
+    let gone =
+        |t: &Target| is_deleted(Key::new(t.namespace.clone(), t.name.clone()), t.uid.clone());
     for t in held {
-        follower.until(|s| gone(s, t)).await?;
+        follower.until(gone(t)).await?;
         narrator.say(Event::JobDeleted {
             job: format!("{}/{}", t.namespace, t.name),
             uid: t.uid.clone(),
         });
     }
     follower
-        .until(|s| deleted.iter().all(|t| gone(s, t)))
+        .until(|s| deleted.iter().all(|t| gone(t)(s)))
         .await?;
     let token = cluster
         .request_reconcile(&namespace, &name)

@@ -100,174 +100,283 @@ pub fn progress(snap: &Snapshot, ns: &str, name: &str, goal: &Goal, followed: &[
     }
 }
 
+/// What the checks of one stage look at.
+struct Followed<'a> {
+    snap: &'a Snapshot,
+    ks: &'a Kustomization,
+    key: Key,
+    goal: &'a Goal,
+    /// The revision to reach: the goal's, else the source's.
+    target: Option<&'a str>,
+    followed: &'a [Key],
+    jobs: Jobs,
+    state: StageState,
+    /// The Ready condition's reason and message.
+    reason: String,
+    message: String,
+}
+
+/// The stage's Jobs, from its inventory, against the goal.
+struct Jobs {
+    /// Every Job has run to success on this attempt.
+    done: bool,
+    /// A Job of the attempt at the target failed: the stage fails with it.
+    failed: Option<Failure>,
+    /// A Job left failed by an earlier attempt, waited past.
+    earlier_failure: Option<String>,
+}
+
+/// A check of a followed stage: `Some` when it decides the progress, `None`
+/// when the next check decides (kube-runtime's `wait::Condition`, composed in
+/// order by [`progress_of`]).
+type Check = fn(&Followed<'_>) -> Option<Progress>;
+
+/// The checks, in the order they decide.
+const CHECKS: &[Check] = &[
+    active,
+    request_handled,
+    job_failed,
+    stage_failed,
+    earlier_run,
+    at_revision,
+    upstream_ok,
+];
+
 fn progress_of(snap: &Snapshot, ns: &str, name: &str, goal: &Goal, followed: &[Key]) -> Progress {
     let key = Key::new(ns, name);
     let Some(ks) = snap.kustomization(ns, name) else {
-        if let Some(u) = snap.undecodable(ns, name) {
-            // Nothing it says can be checked: a gate must not pass on it.
-            return Progress::Failed(Failure {
-                blocked: None,
-                stage: key.clone(),
-                job: None,
-                reason: "Unreadable".into(),
-                message: format!("Kustomization {key} exists but cannot be read: {}", u.error),
-            });
-        }
-        return Progress::Failed(Failure {
-            blocked: None,
-            stage: key.clone(),
-            job: None,
-            reason: "NotFound".into(),
-            message: format!("Kustomization {key} does not exist (any more)"),
-        });
+        return absent(snap, key);
     };
-    if ks.spec.suspend {
-        return Progress::Failed(Failure {
-            blocked: None,
-            stage: key,
-            job: None,
-            reason: "Suspended".into(),
-            message: "the Kustomization is suspended: Flux will not reconcile it until it is resumed (flux resume kustomization)".into(),
-        });
-    }
     let source = source_revision(snap, ks);
     let target = goal.revision.as_deref().or(source);
-    let handled = goal
-        .token
-        .as_deref()
-        .is_none_or(|t| handled(ks.status.last_handled_reconcile_at.as_deref(), t));
-    if !handled {
-        // Busy with an earlier run (health checks can take its whole timeout):
-        // Flux handles the request after it.
-        let busy = condition(&ks.status.conditions, "Ready")
-            .filter(|c| c.status == "Unknown" && !c.message.is_empty());
-        return Progress::Waiting {
-            state: StageState::Progressing,
-            why: match busy {
-                Some(c) => format!(
-                    "{} (an earlier reconcile; Flux handles the request after it)",
-                    c.message
-                ),
-                None => "waiting for Flux to pick up the reconcile request".into(),
-            },
-        };
+    let ready = condition(&ks.status.conditions, "Ready");
+    let stage = Followed {
+        snap,
+        ks,
+        goal,
+        target,
+        followed,
+        jobs: jobs(snap, ks, &key, goal, target),
+        key,
+        state: stage_state(ks, source),
+        reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
+        message: ready.map(|c| c.message.clone()).unwrap_or_default(),
+    };
+    CHECKS
+        .iter()
+        .find_map(|check| check(&stage))
+        .unwrap_or_else(|| Progress::Waiting {
+            state: stage.state,
+            why: stage.ready_words(),
+        })
+}
+
+impl Followed<'_> {
+    fn failure(&self, reason: impl Into<String>, message: impl Into<String>) -> Progress {
+        Progress::Failed(Failure {
+            blocked: None,
+            stage: self.key.clone(),
+            job: None,
+            reason: reason.into(),
+            message: message.into(),
+        })
     }
 
-    // The stage's Jobs, from its inventory: a failed run of the attempt at the
-    // target fails the stage at once; one left from an earlier attempt is waited past.
-    let mut jobs_done = true;
-    let mut earlier_failure: Option<String> = None;
+    fn waiting(&self, why: impl Into<String>) -> Progress {
+        Progress::Waiting {
+            state: self.state,
+            why: why.into(),
+        }
+    }
+
+    /// The Ready condition in the controller's words.
+    fn ready_words(&self) -> String {
+        if self.message.is_empty() {
+            self.reason.clone()
+        } else {
+            self.message.clone()
+        }
+    }
+
+    fn applied(&self, target: &str) -> bool {
+        revision_matches(self.ks.status.last_applied_revision.as_deref(), target)
+    }
+}
+
+/// Not in the snapshot: it exists but does not decode (nothing it says can
+/// be checked, so a gate must not pass on it), or it is gone.
+fn absent(snap: &Snapshot, key: Key) -> Progress {
+    let (reason, message) = match snap.undecodable(&key.namespace, &key.name) {
+        Some(u) => (
+            "Unreadable",
+            format!("Kustomization {key} exists but cannot be read: {}", u.error),
+        ),
+        None => (
+            "NotFound",
+            format!("Kustomization {key} does not exist (any more)"),
+        ),
+    };
+    Progress::Failed(Failure {
+        blocked: None,
+        stage: key,
+        job: None,
+        reason: reason.into(),
+        message,
+    })
+}
+
+/// Suspended: Flux will not reconcile it.
+fn active(s: &Followed<'_>) -> Option<Progress> {
+    s.ks.spec.suspend.then(|| {
+        s.failure(
+            "Suspended",
+            "the Kustomization is suspended: Flux will not reconcile it until it is resumed (flux resume kustomization)",
+        )
+    })
+}
+
+/// A request not handled yet: Flux may be busy with an earlier run (health
+/// checks can take its whole timeout), and handles the request after it.
+fn request_handled(s: &Followed<'_>) -> Option<Progress> {
+    let token = s.goal.token.as_deref()?;
+    if handled(s.ks.status.last_handled_reconcile_at.as_deref(), token) {
+        return None;
+    }
+    let busy = condition(&s.ks.status.conditions, "Ready")
+        .filter(|c| c.status == "Unknown" && !c.message.is_empty());
+    Some(Progress::Waiting {
+        state: StageState::Progressing,
+        why: match busy {
+            Some(c) => format!(
+                "{} (an earlier reconcile; Flux handles the request after it)",
+                c.message
+            ),
+            None => "waiting for Flux to pick up the reconcile request".into(),
+        },
+    })
+}
+
+/// A failed run of the attempt at the target fails the stage at once.
+fn job_failed(s: &Followed<'_>) -> Option<Progress> {
+    s.jobs.failed.clone().map(Progress::Failed)
+}
+
+/// Failed, on the attempt at the target (or on Flux's answer to our request);
+/// a failure of an earlier attempt is waited past.
+fn stage_failed(s: &Followed<'_>) -> Option<Progress> {
+    if s.state != StageState::Failed {
+        return None;
+    }
+    let attempted_target = s.goal.token.is_some()
+        || s.target
+            .is_some_and(|t| revision_matches(s.ks.status.last_attempted_revision.as_deref(), t));
+    Some(if attempted_target {
+        s.failure(s.reason.clone(), s.message.clone())
+    } else {
+        s.waiting(not_yet_attempted(
+            s.ks,
+            s.target,
+            s.jobs.earlier_failure.as_deref().unwrap_or(&s.reason),
+        ))
+    })
+}
+
+/// A Job left failed by an earlier attempt: wait until Flux re-creates it.
+fn earlier_run(s: &Followed<'_>) -> Option<Progress> {
+    let earlier = s.jobs.earlier_failure.as_deref()?;
+    (s.state != StageState::Blocked).then(|| s.waiting(not_yet_attempted(s.ks, s.target, earlier)))
+}
+
+/// Ready: done once at the target with every Job run, else waiting on which.
+fn at_revision(s: &Followed<'_>) -> Option<Progress> {
+    if !s.state.is_ready() {
+        return None;
+    }
+    Some(match s.target {
+        Some(t) if s.applied(t) && s.jobs.done => Progress::Done {
+            revision: s
+                .ks
+                .status
+                .last_applied_revision
+                .clone()
+                .unwrap_or_default(),
+        },
+        Some(t) if !s.applied(t) => {
+            let at =
+                s.ks.status
+                    .last_applied_revision
+                    .as_deref()
+                    .map_or_else(|| "no revision".to_string(), short_revision);
+            s.waiting(format!("ready at {at}, waiting for {}", short_revision(t)))
+        }
+        Some(_) => s.waiting("waiting for its Jobs"),
+        None => s.waiting("waiting for its source to have an artifact"),
+    })
+}
+
+/// Blocked on a stage that has failed, one that does not exist, or itself
+/// would wait forever: name the culprit.
+fn upstream_ok(s: &Followed<'_>) -> Option<Progress> {
+    if s.state != StageState::Blocked {
+        return None;
+    }
+    let f = upstream_culprit(s.snap, s.ks, s.followed)?;
+    Some(Progress::Failed(if f.reason == CYCLE {
+        f
+    } else {
+        Failure {
+            blocked: Some(s.key.clone()),
+            ..f
+        }
+    }))
+}
+
+/// The stage's Jobs, from its inventory: which are done, and whether one
+/// failed on the attempt at the target or was left failed by an earlier one.
+fn jobs(snap: &Snapshot, ks: &Kustomization, key: &Key, goal: &Goal, target: Option<&str>) -> Jobs {
+    let mut jobs = Jobs {
+        done: true,
+        failed: None,
+        earlier_failure: None,
+    };
     for r in ks.inventory_jobs() {
-        let job = snap.job(&r.namespace, &r.name);
         let replaced = goal
             .replaced_jobs
             .iter()
             .find(|j| j.key.namespace == r.namespace && j.key.name == r.name);
-        match job {
-            None => jobs_done = false,
-            Some(j) if replaced.is_some_and(|old| old.uid == j.metadata.uid) => jobs_done = false,
-            Some(j) => match j.phase() {
-                (JobPhase::Failed, cond) => {
-                    let reason = cond
-                        .map(|c| c.reason.clone())
-                        .filter(|r| !r.is_empty())
-                        .unwrap_or_else(|| "Failed".into());
-                    if replaced.is_some()
-                        || goal.token.is_some()
-                        || made_by_attempt_at(ks, j, target)
-                    {
-                        return Progress::Failed(Failure {
-                            blocked: None,
-                            stage: key,
-                            job: Some(Key::new(r.namespace.clone(), r.name.clone())),
-                            reason,
-                            message: cond.map(|c| c.message.clone()).unwrap_or_default(),
-                        });
-                    }
-                    earlier_failure
+        let Some(j) = snap.job(&r.namespace, &r.name) else {
+            jobs.done = false;
+            continue;
+        };
+        if replaced.is_some_and(|old| old.uid == j.metadata.uid) {
+            jobs.done = false;
+            continue;
+        }
+        match j.phase() {
+            (JobPhase::Failed, cond) => {
+                let reason = cond
+                    .map(|c| c.reason.clone())
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| "Failed".into());
+                jobs.done = false;
+                if replaced.is_some() || goal.token.is_some() || made_by_attempt_at(ks, j, target) {
+                    jobs.failed.get_or_insert(Failure {
+                        blocked: None,
+                        stage: key.clone(),
+                        job: Some(Key::new(r.namespace.clone(), r.name.clone())),
+                        reason,
+                        message: cond.map(|c| c.message.clone()).unwrap_or_default(),
+                    });
+                } else {
+                    jobs.earlier_failure
                         .get_or_insert(format!("Job {}/{}: {reason}", r.namespace, r.name));
-                    jobs_done = false;
                 }
-                (JobPhase::Succeeded | JobPhase::Suspended, _) => {}
-                _ => jobs_done = false,
-            },
+            }
+            (JobPhase::Succeeded | JobPhase::Suspended, _) => {}
+            _ => jobs.done = false,
         }
     }
-
-    let state = stage_state(ks, source);
-    let ready = condition(&ks.status.conditions, "Ready");
-    let reason = ready.map(|c| c.reason.clone()).unwrap_or_default();
-    let message = ready.map(|c| c.message.clone()).unwrap_or_default();
-    match state {
-        StageState::Failed => {
-            let attempted_target = goal.token.is_some()
-                || target.is_some_and(|t| {
-                    revision_matches(ks.status.last_attempted_revision.as_deref(), t)
-                });
-            if attempted_target {
-                return Progress::Failed(Failure {
-                    blocked: None,
-                    stage: key,
-                    job: None,
-                    reason,
-                    message,
-                });
-            }
-            Progress::Waiting {
-                state,
-                why: not_yet_attempted(ks, target, earlier_failure.as_deref().unwrap_or(&reason)),
-            }
-        }
-        _ if earlier_failure.is_some() && state != StageState::Blocked => Progress::Waiting {
-            state,
-            why: not_yet_attempted(ks, target, earlier_failure.as_deref().unwrap_or_default()),
-        },
-        s if s.is_ready() => match target {
-            Some(t)
-                if revision_matches(ks.status.last_applied_revision.as_deref(), t) && jobs_done =>
-            {
-                Progress::Done {
-                    revision: ks.status.last_applied_revision.clone().unwrap_or_default(),
-                }
-            }
-            Some(t) if !revision_matches(ks.status.last_applied_revision.as_deref(), t) => {
-                let at = ks
-                    .status
-                    .last_applied_revision
-                    .as_deref()
-                    .map_or_else(|| "no revision".to_string(), short_revision);
-                Progress::Waiting {
-                    state,
-                    why: format!("ready at {at}, waiting for {}", short_revision(t)),
-                }
-            }
-            Some(_) => Progress::Waiting {
-                state,
-                why: "waiting for its Jobs".into(),
-            },
-            None => Progress::Waiting {
-                state,
-                why: "waiting for its source to have an artifact".into(),
-            },
-        },
-        StageState::Blocked => match upstream_culprit(snap, ks, followed) {
-            // Waiting on a stage that has failed, on one that does not exist, or on
-            // itself would wait forever: name the culprit.
-            Some(f) if f.reason == CYCLE => Progress::Failed(f),
-            Some(mut f) => {
-                f.blocked = Some(key);
-                Progress::Failed(f)
-            }
-            None => Progress::Waiting {
-                state,
-                why: if message.is_empty() { reason } else { message },
-            },
-        },
-        _ => Progress::Waiting {
-            state,
-            why: if message.is_empty() { reason } else { message },
-        },
-    }
+    jobs
 }
 
 /// Whether a failed Job is Flux's attempt at `target`: the stage has attempted
@@ -440,6 +549,15 @@ fn upstream_culprit(snap: &Snapshot, ks: &Kustomization, followed: &[Key]) -> Op
     None
 }
 
+/// Whether the Job with this uid is gone (kube-runtime's `is_deleted(uid)`):
+/// absent, or replaced by another of the same name.
+pub fn is_deleted(job: Key, uid: String) -> impl Fn(&Snapshot) -> bool {
+    move |snap| {
+        snap.job(&job.namespace, &job.name)
+            .is_none_or(|j| j.metadata.uid != uid)
+    }
+}
+
 /// Whether a blocked stage can be woken now: every dependency is done for `goal`.
 pub fn dependencies_done(
     snap: &Snapshot,
@@ -511,6 +629,73 @@ mod tests {
 
     const CANONICAL: &str = include_str!("../../../tests/sandbox/scenarios/canonical.yaml");
     const FAILED: &str = include_str!("../../../tests/sandbox/scenarios/failed.yaml");
+
+    /// The checks one by one, from the scenarios' YAML: each decides only
+    /// what it is about and passes the rest on.
+    #[test]
+    fn each_check_decides_only_its_own_case() {
+        let canonical = snapshot_from_yaml(CANONICAL).unwrap();
+        let failed = snapshot_from_yaml(FAILED).unwrap();
+        let stage = |snap: &'static Snapshot, name: &str, goal: &'static Goal| {
+            let ks = snap.kustomization("apps", name).unwrap();
+            let source = source_revision(snap, ks);
+            let target = goal.revision.as_deref().or(source);
+            let key = Key::new("apps", name);
+            let ready = condition(&ks.status.conditions, "Ready");
+            Followed {
+                snap,
+                ks,
+                goal,
+                target,
+                followed: &[],
+                jobs: jobs(snap, ks, &key, goal, target),
+                key,
+                state: stage_state(ks, source),
+                reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
+                message: ready.map(|c| c.message.clone()).unwrap_or_default(),
+            }
+        };
+        let canonical: &'static Snapshot = Box::leak(Box::new(canonical));
+        let failed: &'static Snapshot = Box::leak(Box::new(failed));
+        let none: &'static Goal = Box::leak(Box::default());
+        let asked: &'static Goal = Box::leak(Box::new(Goal {
+            token: Some("2099-01-01T00:00:00Z".into()),
+            ..Goal::default()
+        }));
+        let healthy = stage(canonical, "app-pre-deploy", none);
+        for check in [
+            active,
+            request_handled,
+            job_failed,
+            stage_failed,
+            earlier_run,
+            upstream_ok,
+        ] {
+            assert_eq!(check(&healthy), None);
+        }
+        assert!(matches!(at_revision(&healthy), Some(Progress::Done { .. })));
+        // A request Flux has not handled yet is waited for, whatever else holds.
+        assert!(matches!(
+            request_handled(&stage(canonical, "app-pre-deploy", asked)),
+            Some(Progress::Waiting { .. })
+        ));
+        // The failed scenario: Flux judged its attempt at the source's
+        // revision, so the failed Job is that attempt's and fails the stage.
+        let pre = stage(failed, "app-pre-deploy", none);
+        match job_failed(&pre) {
+            Some(Progress::Failed(f)) => assert_eq!(f.job, Some(Key::new("apps", "db-migration"))),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(active(&pre), None);
+        let blocked = stage(failed, "app-deploy", none);
+        match upstream_ok(&blocked) {
+            Some(Progress::Failed(f)) => {
+                assert_eq!(f.stage, Key::new("apps", "app-pre-deploy"));
+                assert_eq!(f.blocked, Some(Key::new("apps", "app-deploy")));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn a_healthy_stage_is_done_and_a_failed_one_fails_with_its_job() {
