@@ -65,7 +65,8 @@ pub struct Global {
     /// terminal), text (lines only), json (one JSON document per event, JSON Lines).
     #[arg(long, global = true, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
-    /// Log each list read from the cluster (size, time) on stderr.
+    /// Log each request (size, time) on stderr, and the client's warnings;
+    /// -vv adds kube's debug records, -vvv every library's.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use kubectl_jobgate::cli::Cli;
 use kubectl_jobgate::error::Exit;
-use kubectl_jobgate::narrate::Narrator;
+use kubectl_jobgate::narrate::{self, Narrator};
 use kubectl_jobgate::settings::{Environment, Settings};
 
 fn main() -> ExitCode {
@@ -72,6 +72,13 @@ fn main() -> ExitCode {
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let narrator = Narrator::new(Box::new(std::io::stderr()), settings.progress);
+    if settings.verbosity > 0 {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber =
+            tracing_subscriber::registry().with(narrate::logs(&narrator, settings.verbosity));
+        // Only fails if one is set already, which nothing here does.
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    }
     let exit = runtime.block_on(kubectl_jobgate::app::run(settings, &mut out, narrator));
     exit.into()
 }

@@ -227,6 +227,80 @@ impl Sink {
     }
 }
 
+/// Log records (`tracing`, from jobgate and the libraries it uses: kube's
+/// watcher warnings among them) said as [`Event::Log`], so they share the
+/// narration's one way to stderr (and its JSON form) instead of a second one.
+pub struct Logs {
+    narrator: Narrator,
+}
+
+/// The records `-v` shows: jobgate's debug and everyone's warnings; `-vv`
+/// adds kube's debug, `-vvv` everyone's (tower, hyper...).
+pub fn logs(
+    narrator: &Narrator,
+    verbosity: u8,
+) -> impl tracing_subscriber::Layer<tracing_subscriber::Registry> {
+    use tracing::level_filters::LevelFilter;
+    use tracing_subscriber::Layer;
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(match verbosity {
+            0 => LevelFilter::OFF,
+            1 | 2 => LevelFilter::WARN,
+            _ => LevelFilter::DEBUG,
+        })
+        .with_target(
+            "kube",
+            if verbosity > 1 {
+                LevelFilter::DEBUG
+            } else {
+                LevelFilter::WARN
+            },
+        )
+        .with_target(
+            "kubectl_jobgate",
+            if verbosity > 0 {
+                LevelFilter::DEBUG
+            } else {
+                LevelFilter::OFF
+            },
+        );
+    Logs {
+        narrator: narrator.clone(),
+    }
+    .with_filter(filter)
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Logs {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                self.record_debug(field, &format_args!("{value}"));
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                let sep = if self.0.is_empty() { "" } else { " " };
+                if field.name() == "message" {
+                    self.0 = format!("{:?}{sep}{}", value, self.0);
+                } else {
+                    self.0.push_str(&format!("{sep}{}={value:?}", field.name()));
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        let meta = event.metadata();
+        let target = match meta.target() {
+            t if t.starts_with("kubectl_jobgate") => "jobgate",
+            t => t,
+        };
+        self.narrator.say(Event::Log {
+            level: meta.level().to_string().to_lowercase(),
+            target: target.to_string(),
+            message: message.0,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,6 +51,8 @@ pub struct Settings {
     pub stdout_is_terminal: bool,
     /// How narration is written on stderr.
     pub progress: Style,
+    /// `-v` (jobgate's requests) and `-vv` (the client libraries' too).
+    pub verbosity: u8,
     pub timeout: Option<Duration>,
     pub command: CommandSettings,
 }
@@ -271,13 +273,13 @@ impl Settings {
                 request_timeout: Some(request_timeout).filter(|d| !d.is_zero()),
                 impersonate: g.as_user,
                 impersonate_groups: g.as_group,
-                verbose: g.verbose > 0,
             },
             namespaces,
             color,
             width: env.width,
             stdout_is_terminal: env.stdout_is_terminal,
             progress,
+            verbosity: g.verbose,
             timeout,
             command,
         })

@@ -119,9 +119,14 @@ pub enum Event {
         failing_seconds: u64,
         give_up_seconds: u64,
     },
-    /// `-v`: a request and what it took.
+    /// `-v`: a log record: jobgate's requests and what they took (target
+    /// `jobgate`), the client libraries' warnings, and with `-vv` their debug.
     #[serde(rename_all = "camelCase")]
-    Debug { message: String },
+    Log {
+        level: String,
+        target: String,
+        message: String,
+    },
     /// The command's error, once.
     #[serde(rename_all = "camelCase")]
     Error { message: String },

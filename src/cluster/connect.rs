@@ -21,7 +21,6 @@ pub struct KubeOptions {
     pub request_timeout: Option<Duration>,
     pub impersonate: Option<String>,
     pub impersonate_groups: Vec<String>,
-    pub verbose: bool,
 }
 
 fn describe(e: KubeconfigError, options: &KubeOptions) -> ClusterError {
@@ -191,7 +190,6 @@ pub(super) async fn connect(
         default_namespace,
         server,
         ca,
-        verbose: options.verbose,
         narrator,
     })
 }

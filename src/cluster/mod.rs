@@ -19,7 +19,6 @@ pub use write::{Deletion, FIELD_MANAGER};
 
 use std::time::Instant;
 
-use crate::events::Event;
 use crate::narrate::Narrator;
 
 /// The API versions and kinds jobgate reads and writes (for `version`).
@@ -57,7 +56,6 @@ pub struct Cluster {
     server: String,
     /// The CA the server's certificate is checked against, in words.
     ca: String,
-    verbose: bool,
     /// Where retries, watch trouble and `-v` are said.
     narrator: Narrator,
 }
@@ -80,11 +78,8 @@ impl Cluster {
         ClusterError::from_kube(e, &self.server).with_ca(&self.ca)
     }
 
+    /// `-v`: a request and what it took.
     fn log(&self, started: Instant, what: &str) {
-        if self.verbose {
-            self.narrator.say(Event::Debug {
-                message: format!("{what} ({} ms)", started.elapsed().as_millis()),
-            });
-        }
+        tracing::debug!("{what} ({} ms)", started.elapsed().as_millis());
     }
 }

@@ -93,8 +93,6 @@ pub struct Watch {
     unreadable_job_namespaces: Vec<String>,
     unreadable_kustomization_namespaces: Vec<String>,
     server: String,
-    /// `-v`: say each (re)list of a watch.
-    verbose: bool,
     narrator: crate::narrate::Narrator,
 }
 
@@ -127,7 +125,6 @@ impl Cluster {
             unreadable_job_namespaces: first.unreadable_job_namespaces.clone(),
             unreadable_kustomization_namespaces: first.unreadable_kustomization_namespaces.clone(),
             server: self.server.clone(),
-            verbose: self.verbose,
             narrator: self.narrator.clone(),
         }
     }
@@ -318,15 +315,11 @@ impl Watch {
                     feed.objects = buf;
                 }
                 feed.synced = true;
-                if self.verbose {
-                    let here = Where {
-                        plural: feed.resource.plural,
-                        namespace: feed.namespace.as_deref(),
-                    };
-                    self.narrator.say(crate::events::Event::Debug {
-                        message: format!("watching {here} (listed {} items)", feed.objects.len()),
-                    });
-                }
+                let here = Where {
+                    plural: feed.resource.plural,
+                    namespace: feed.namespace.as_deref(),
+                };
+                tracing::debug!("watching {here} (listed {} items)", feed.objects.len());
             }
             Event::Apply(obj) => {
                 let key = key_of(&obj);

@@ -134,3 +134,36 @@ async fn a_terminal_shows_a_live_status_line_that_leaves_the_plain_lines() {
     );
     assert!(!kept.contains('⠋'), "no spinner left behind: {kept}");
 }
+
+/// `-v` logs through `tracing` into the same narration: jobgate's requests
+/// as `jobgate:` lines (JSON `log` events with --progress json); `-vv` adds
+/// the kube client's own records, which went nowhere before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_logs_are_narration_and_vv_shows_the_clients_records() {
+    let sb = super::sandbox("canonical").await;
+    let json = jobgate(
+        &sb,
+        "logs",
+        &["status", "-v", "--progress", "json", "-o", "name"],
+    )
+    .await;
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let events = events(&json.stderr);
+    assert!(
+        events.iter().any(|e| e["event"] == "log"
+            && e["target"] == "jobgate"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("listed kustomizations in namespace apps"))),
+        "{}",
+        json.stderr
+    );
+    let text = jobgate(&sb, "logs", &["status", "-vv", "-o", "name"]).await;
+    assert!(
+        text.stderr.lines().any(|l| l.starts_with("kube_client")),
+        "{}",
+        text.stderr
+    );
+    let quiet = jobgate(&sb, "logs", &["status", "-o", "name"]).await;
+    assert_eq!(quiet.stderr, "", "nothing without -v");
+}

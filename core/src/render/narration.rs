@@ -112,7 +112,14 @@ pub fn lines(event: &Event) -> Vec<String> {
         } => format!(
             "◎ the watch of {watch} failed ({error}): retrying (attempt {attempt}, failing for {failing_seconds}s; jobgate gives up at {give_up_seconds}s)"
         ),
-        Event::Debug { message } => format!("jobgate: {message}"),
+        Event::Log {
+            level,
+            target,
+            message,
+        } => match target.as_str() {
+            "jobgate" => format!("jobgate: {message}"),
+            _ => format!("{target}: {level}: {message}"),
+        },
         Event::Error { message } => format!("error: {message}"),
         Event::Recovery { message } => message.clone(),
         Event::Exit { .. } => return vec![],
