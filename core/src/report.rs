@@ -142,7 +142,7 @@ impl Role {
     }
 }
 
-/// A stage's state, from the most to the least severe (§2 of the brief).
+/// A stage's state, from the most to the least severe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum StageState {

@@ -10,8 +10,8 @@
 //! - `server`: HTTP (auth, faults, routing, watches, logs, control endpoint);
 //! - this file: starting and stopping a sandbox, and its kubeconfig.
 //!
-//! Simulated controllers (a later step) run on [`ApiServer`] directly, with the
-//! same verbs and notifications the HTTP side uses.
+//! The simulated controllers (`controllers`: source, kustomize, Job) run on
+//! [`ApiServer`] directly, with the same verbs and notifications the HTTP side uses.
 
 pub mod apiserver;
 pub mod clock;
