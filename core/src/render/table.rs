@@ -245,101 +245,9 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
         table.set_header(header.clone());
     }
     for stage in &chain.stages {
-        let mut row = vec![];
-        if view.all_namespaces {
-            row.push(cell(&stage.namespace, None, view));
-        }
-        row.extend([
-            cell(stage_name(stage, chain_ns, view), None, view),
-            cell(super::role(stage), None, view),
-            cell(stage.ready.as_deref().unwrap_or("-"), None, view),
-            cell(stage.state.as_str(), state_color(stage.state), view),
-            cell(stage.reason.as_deref().unwrap_or("-"), None, view),
-            cell(
-                stage
-                    .revision
-                    .as_deref()
-                    .map(short_revision)
-                    .unwrap_or_else(|| "-".into()),
-                None,
-                view,
-            ),
-            cell(
-                match stage.up_to_date {
-                    Some(true) => "Yes",
-                    Some(false) => "No",
-                    None => "-",
-                },
-                None,
-                view,
-            ),
-            cell("", None, view),
-            cell(
-                age(view.now, stage.last_transition_time.as_deref()),
-                None,
-                view,
-            ),
-        ]);
-        if wide {
-            let source = stage.source.as_ref().map_or_else(
-                || "-".to_string(),
-                |s| {
-                    if s.namespace == stage.namespace {
-                        format!("{}/{}", s.kind, s.name)
-                    } else {
-                        format!("{}/{}/{}", s.kind, s.namespace, s.name)
-                    }
-                },
-            );
-            row.extend([
-                cell(source, None, view),
-                cell(stage.interval.as_deref().unwrap_or("-"), None, view),
-                cell(stage.timeout.as_deref().unwrap_or("-"), None, view),
-                cell(if stage.force { "true" } else { "false" }, None, view),
-                cell(if stage.wait { "true" } else { "false" }, None, view),
-            ]);
-        }
-        table.add_row(row);
+        table.add_row(stage_row(stage, chain_ns, view, wide));
         for (j, job) in stage.jobs.iter().enumerate() {
-            let branch = if j + 1 == stage.jobs.len() {
-                "└─"
-            } else {
-                "├─"
-            };
-            let name = if job.namespace == stage.namespace {
-                job.name.clone()
-            } else {
-                format!("{}/{}", job.namespace, job.name)
-            };
-            let completions = match job.phase {
-                JobPhase::Gone | JobPhase::Unknown => "-".to_string(),
-                _ => format!("{}/{}", job.succeeded, job.completions.unwrap_or(1)),
-            };
-            let mut row = vec![];
-            if view.all_namespaces {
-                row.push(cell(&job.namespace, None, view));
-            }
-            row.extend([
-                cell(format!("{branch} job/{name}"), None, view),
-                cell("", None, view),
-                cell(completions, None, view),
-                cell(job.phase.as_str(), job_color(job.phase), view),
-                // A reason says why a Job did not simply succeed.
-                cell(
-                    if job.phase == JobPhase::Succeeded {
-                        ""
-                    } else {
-                        job.reason.as_deref().unwrap_or("")
-                    },
-                    None,
-                    view,
-                ),
-                cell("", None, view),
-                cell("", None, view),
-                cell(job_duration(view.now, job), None, view),
-                cell(job_since(view.now, job), None, view),
-            ]);
-            table.add_row(row);
+            table.add_row(job_row(stage, job, j + 1 == stage.jobs.len(), view));
         }
     }
     push_table(out, &mut table);
@@ -347,6 +255,106 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
         out.push_str(&truncate(&format!("  {line}"), view.width));
         out.push('\n');
     }
+}
+
+/// A stage's row: its name (qualified outside the namespace asked for), role,
+/// readiness, state, revision and SINCE; `wide` adds its settings.
+fn stage_row(stage: &Stage, chain_ns: &str, view: &View, wide: bool) -> Vec<Cell> {
+    let mut row = vec![];
+    if view.all_namespaces {
+        row.push(cell(&stage.namespace, None, view));
+    }
+    row.extend([
+        cell(stage_name(stage, chain_ns, view), None, view),
+        cell(super::role(stage), None, view),
+        cell(stage.ready.as_deref().unwrap_or("-"), None, view),
+        cell(stage.state.as_str(), state_color(stage.state), view),
+        cell(stage.reason.as_deref().unwrap_or("-"), None, view),
+        cell(
+            stage
+                .revision
+                .as_deref()
+                .map(short_revision)
+                .unwrap_or_else(|| "-".into()),
+            None,
+            view,
+        ),
+        cell(
+            match stage.up_to_date {
+                Some(true) => "Yes",
+                Some(false) => "No",
+                None => "-",
+            },
+            None,
+            view,
+        ),
+        cell("", None, view),
+        cell(
+            age(view.now, stage.last_transition_time.as_deref()),
+            None,
+            view,
+        ),
+    ]);
+    if wide {
+        let source = stage.source.as_ref().map_or_else(
+            || "-".to_string(),
+            |s| {
+                if s.namespace == stage.namespace {
+                    format!("{}/{}", s.kind, s.name)
+                } else {
+                    format!("{}/{}/{}", s.kind, s.namespace, s.name)
+                }
+            },
+        );
+        row.extend([
+            cell(source, None, view),
+            cell(stage.interval.as_deref().unwrap_or("-"), None, view),
+            cell(stage.timeout.as_deref().unwrap_or("-"), None, view),
+            cell(if stage.force { "true" } else { "false" }, None, view),
+            cell(if stage.wait { "true" } else { "false" }, None, view),
+        ]);
+    }
+    row
+}
+
+/// A Job's row under its stage: `├─ job/NAME`, completions, phase, why it
+/// did not simply succeed, DURATION and SINCE.
+fn job_row(stage: &Stage, job: &Job, last: bool, view: &View) -> Vec<Cell> {
+    let branch = if last { "└─" } else { "├─" };
+    let name = if job.namespace == stage.namespace {
+        job.name.clone()
+    } else {
+        format!("{}/{}", job.namespace, job.name)
+    };
+    let completions = match job.phase {
+        JobPhase::Gone | JobPhase::Unknown => "-".to_string(),
+        _ => format!("{}/{}", job.succeeded, job.completions.unwrap_or(1)),
+    };
+    let mut row = vec![];
+    if view.all_namespaces {
+        row.push(cell(&job.namespace, None, view));
+    }
+    row.extend([
+        cell(format!("{branch} job/{name}"), None, view),
+        cell("", None, view),
+        cell(completions, None, view),
+        cell(job.phase.as_str(), job_color(job.phase), view),
+        // A reason says why a Job did not simply succeed.
+        cell(
+            if job.phase == JobPhase::Succeeded {
+                ""
+            } else {
+                job.reason.as_deref().unwrap_or("")
+            },
+            None,
+            view,
+        ),
+        cell("", None, view),
+        cell("", None, view),
+        cell(job_duration(view.now, job), None, view),
+        cell(job_since(view.now, job), None, view),
+    ]);
+    row
 }
 
 /// Why each failed or blocked stage is so, in one line each.
