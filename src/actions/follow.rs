@@ -168,24 +168,7 @@ impl<'c> Follower<'c> {
                 {
                     narrator.say(attempt);
                 }
-                let event = match &p {
-                    Progress::Done { revision } => Event::StageReady {
-                        stage: key.to_string(),
-                        revision: revision.clone(),
-                    },
-                    Progress::Waiting { state, why } => Event::Waiting {
-                        stage: key.to_string(),
-                        state: *state,
-                        why: why.clone(),
-                    },
-                    Progress::Failed(f) => Event::StageFailed {
-                        stage: key.to_string(),
-                        cause: f.blocked.as_ref().map(|_| f.stage.to_string()),
-                        job: f.job.as_ref().map(Key::to_string),
-                        reason: f.reason.clone(),
-                        message: f.message.clone(),
-                    },
-                };
+                let event = event_of(&key, &p);
                 if said.get(&key) != Some(&event) {
                     narrator.say(event.clone());
                     said.insert(key.clone(), event);
@@ -214,25 +197,7 @@ impl<'c> Follower<'c> {
                             && state == StageState::Blocked
                             && dependencies_done(snapshot, &stage.namespace, &stage.name, goal_of);
                         if wake {
-                            stage.nudged = true;
-                            match cluster
-                                .request_reconcile(&stage.namespace, &stage.name)
-                                .await
-                            {
-                                Ok(token) => {
-                                    narrator.say(Event::Nudged {
-                                        stage: key.to_string(),
-                                    });
-                                    stage.goal.token = Some(token);
-                                }
-                                // A nudge is a shortcut: without the permission, Flux's own
-                                // dependency poll still gets there.
-                                Err(e) if e.is_forbidden() => narrator.say(Event::NudgeRefused {
-                                    stage: key.to_string(),
-                                    error: e.to_string(),
-                                }),
-                                Err(e) => return Err(e.into()),
-                            }
+                            nudge_stage(cluster, stage, narrator).await?;
                         }
                     }
                 }
@@ -242,6 +207,59 @@ impl<'c> Follower<'c> {
             }
             self.advance().await?;
         }
+    }
+}
+
+/// What a followed stage's progress is said as.
+fn event_of(key: &Key, p: &Progress) -> Event {
+    match p {
+        Progress::Done { revision } => Event::StageReady {
+            stage: key.to_string(),
+            revision: revision.clone(),
+        },
+        Progress::Waiting { state, why } => Event::Waiting {
+            stage: key.to_string(),
+            state: *state,
+            why: why.clone(),
+        },
+        Progress::Failed(f) => Event::StageFailed {
+            stage: key.to_string(),
+            cause: f.blocked.as_ref().map(|_| f.stage.to_string()),
+            job: f.job.as_ref().map(Key::to_string),
+            reason: f.reason.clone(),
+            message: f.message.clone(),
+        },
+    }
+}
+
+/// Asks a blocked stage whose dependencies are done to reconcile now, instead
+/// of at Flux's next dependency poll; from then on it follows that request.
+async fn nudge_stage(
+    cluster: &Cluster,
+    stage: &mut Followed,
+    narrator: &Narrator,
+) -> Result<(), AppError> {
+    stage.nudged = true;
+    let key = stage.key().to_string();
+    match cluster
+        .request_reconcile(&stage.namespace, &stage.name)
+        .await
+    {
+        Ok(token) => {
+            narrator.say(Event::Nudged { stage: key });
+            stage.goal.token = Some(token);
+            Ok(())
+        }
+        // A nudge is a shortcut: without the permission, Flux's own
+        // dependency poll still gets there.
+        Err(e) if e.is_forbidden() => {
+            narrator.say(Event::NudgeRefused {
+                stage: key,
+                error: e.to_string(),
+            });
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -603,6 +603,31 @@ pub(crate) fn push_and_fetch(sb: &Sandbox) -> String {
     revision
 }
 
+/// [`push_and_fetch`], returning once the source has the commit: a gate for a
+/// healthy chain started earlier would see the old revision everywhere, and
+/// pass on it.
+pub(crate) fn push_and_await_fetch(sb: &Sandbox) -> String {
+    let revision = push_and_fetch(sb);
+    let fetched = || {
+        sb.object(
+            "source.toolkit.fluxcd.io",
+            "gitrepositories",
+            "apps",
+            "my-app",
+        )
+        .is_some_and(|s| s["status"]["artifact"]["revision"].as_str() == Some(&revision))
+    };
+    let deadline = std::time::Instant::now() + super::STEP;
+    while !fetched() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sandbox's source-controller did not fetch {revision}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    revision
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nudge_removes_the_dependency_poll() {
     let mut elapsed = vec![];

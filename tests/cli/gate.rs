@@ -8,7 +8,7 @@ use jobgate_sandbox::{Fault, Sandbox};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use super::actions::{deletes, job, live, patch, push_and_fetch};
+use super::actions::{deletes, job, live, patch, push_and_await_fetch, push_and_fetch};
 use super::{BIN, STEP, command, jobgate};
 
 fn uid_of(sb: &Sandbox, name: &str) -> String {
@@ -438,7 +438,7 @@ async fn wait_ends_on_a_missing_dependency_and_on_a_cycle() {
         false,
     );
     // Ready stages reconcile still; a new revision needs each before the next: deadlock.
-    push_and_fetch(&sb);
+    push_and_await_fetch(&sb);
     let r = jobgate(&sb, "cycle", &["wait", "app-deploy", "--timeout", "20s"]).await;
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
