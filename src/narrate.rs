@@ -328,7 +328,9 @@ mod tests {
         Event::Waiting {
             stage: "apps/pre".into(),
             state: StageState::Progressing,
-            why: why.into(),
+            why: crate::model::progress::Waiting::Flux {
+                message: why.into(),
+            },
         }
     }
 
@@ -389,7 +391,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                serde_json::json!({"event": "waiting", "stage": "apps/pre", "state": "progressing", "why": "Running health checks"}),
+                serde_json::json!({"event": "waiting", "stage": "apps/pre", "state": "progressing", "why": {"for": "flux", "message": "Running health checks"}}),
                 serde_json::json!({"event": "exit", "code": 0}),
             ]
         );

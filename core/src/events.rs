@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::model::progress::Waiting;
 use crate::report::StageState;
 
 /// One thing a command reports while it works. Stages, sources and Jobs are
@@ -40,12 +41,13 @@ pub enum Event {
     /// The stage's source is of a kind jobgate does not reconcile.
     #[serde(rename_all = "camelCase")]
     SourceSkipped { kind: String, stage: String },
-    /// A followed stage is not there yet: its state and what it waits for.
+    /// A followed stage is not there yet: its state and what it waits for
+    /// (`why.for`: request, earlierRun, revision, jobs, artifact, flux).
     #[serde(rename_all = "camelCase")]
     Waiting {
         stage: String,
         state: StageState,
-        why: String,
+        why: Waiting,
     },
     /// A followed stage reached its goal.
     #[serde(rename_all = "camelCase")]

@@ -26,8 +26,46 @@ pub struct Goal {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
     Done { revision: String },
-    Waiting { state: StageState, why: String },
+    Waiting { state: StageState, why: Waiting },
     Failed(Failure),
+}
+
+/// What a stage that is not there yet waits for (worded by `render::narration`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "for", rename_all = "camelCase")]
+pub enum Waiting {
+    /// Flux has not picked up the reconcile request yet.
+    #[serde(rename_all = "camelCase")]
+    Request {
+        /// The earlier reconcile Flux is busy with, in its words.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        busy_with: Option<String>,
+    },
+    /// An earlier run failed; Flux has not applied the target yet (`attempted`
+    /// is the revision that failed), or is applying it (`attempted: None`).
+    #[serde(rename_all = "camelCase")]
+    EarlierRun {
+        failure: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        attempted: Option<String>,
+        /// The revision waited for; `None`: the source's.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+    },
+    /// Ready at another revision than the one waited for.
+    #[serde(rename_all = "camelCase")]
+    Revision {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
+        target: String,
+    },
+    /// At the revision; its Jobs have not all run yet.
+    Jobs,
+    /// Its source has no artifact yet.
+    Artifact,
+    /// Flux's own words on the stage (its Ready condition).
+    #[serde(rename_all = "camelCase")]
+    Flux { message: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -182,19 +220,21 @@ impl Followed<'_> {
         })
     }
 
-    fn waiting(&self, why: impl Into<String>) -> Progress {
+    fn waiting(&self, why: Waiting) -> Progress {
         Progress::Waiting {
             state: self.state,
-            why: why.into(),
+            why,
         }
     }
 
     /// The Ready condition in the controller's words.
-    fn ready_words(&self) -> String {
-        if self.message.is_empty() {
-            self.reason.clone()
-        } else {
-            self.message.clone()
+    fn ready_words(&self) -> Waiting {
+        Waiting::Flux {
+            message: if self.message.is_empty() {
+                self.reason.clone()
+            } else {
+                self.message.clone()
+            },
         }
     }
 
@@ -246,12 +286,8 @@ fn request_handled(s: &Followed<'_>) -> Option<Progress> {
         .filter(|c| c.status == "Unknown" && !c.message.is_empty());
     Some(Progress::Waiting {
         state: StageState::Progressing,
-        why: match busy {
-            Some(c) => format!(
-                "{} (an earlier reconcile; Flux handles the request after it)",
-                c.message
-            ),
-            None => "waiting for Flux to pick up the reconcile request".into(),
+        why: Waiting::Request {
+            busy_with: busy.map(|c| c.message.clone()),
         },
     })
 }
@@ -301,16 +337,12 @@ fn at_revision(s: &Followed<'_>) -> Option<Progress> {
                 .clone()
                 .unwrap_or_default(),
         },
-        Some(t) if !s.applied(t) => {
-            let at =
-                s.ks.status
-                    .last_applied_revision
-                    .as_deref()
-                    .map_or_else(|| "no revision".to_string(), short_revision);
-            s.waiting(format!("ready at {at}, waiting for {}", short_revision(t)))
-        }
-        Some(_) => s.waiting("waiting for its Jobs"),
-        None => s.waiting("waiting for its source to have an artifact"),
+        Some(t) if !s.applied(t) => s.waiting(Waiting::Revision {
+            at: s.ks.status.last_applied_revision.clone(),
+            target: t.to_string(),
+        }),
+        Some(_) => s.waiting(Waiting::Jobs),
+        None => s.waiting(Waiting::Artifact),
     })
 }
 
@@ -411,19 +443,17 @@ fn made_by_attempt_at(ks: &Kustomization, job: &Job, target: Option<&str>) -> bo
 
 /// Why a stage whose last run failed is still waited for: Flux has not yet
 /// applied (or is applying) the revision the goal is about.
-fn not_yet_attempted(ks: &Kustomization, target: Option<&str>, failure: &str) -> String {
+fn not_yet_attempted(ks: &Kustomization, target: Option<&str>, failure: &str) -> Waiting {
     let attempted = ks
         .status
         .last_attempted_revision
         .as_deref()
-        .filter(|a| !a.is_empty());
-    let named = target.map_or_else(|| "its source's revision".to_string(), short_revision);
-    match attempted {
-        Some(a) if target.is_none_or(|t| !revision_matches(Some(a), t)) => format!(
-            "{} failed ({failure}); Flux has not applied {named} yet",
-            short_revision(a)
-        ),
-        _ => format!("an earlier run failed ({failure}); Flux is applying {named}"),
+        .filter(|a| !a.is_empty())
+        .filter(|a| target.is_none_or(|t| !revision_matches(Some(a), t)));
+    Waiting::EarlierRun {
+        failure: failure.to_string(),
+        attempted: attempted.map(String::from),
+        target: target.map(String::from),
     }
 }
 
@@ -744,10 +774,19 @@ mod tests {
         let at = |snap: &Snapshot| progress(snap, "apps", "app-pre-deploy", &goal, &[]);
         // Flux has not fetched the fix: the old revision failed, and says so.
         match at(&snap) {
-            Progress::Waiting { why, .. } => assert_eq!(
-                why,
-                "main@sha1:5a7c3e1f failed (Job apps/db-migration: BackoffLimitExceeded); Flux has not applied main@sha1:11111111 yet"
-            ),
+            Progress::Waiting {
+                why:
+                    Waiting::EarlierRun {
+                        failure,
+                        attempted: Some(attempted),
+                        target: Some(target),
+                    },
+                ..
+            } => {
+                assert_eq!(failure, "Job apps/db-migration: BackoffLimitExceeded");
+                assert!(attempted.starts_with("main@sha1:5a7c3e1f"), "{attempted}");
+                assert_eq!(target, fix);
+            }
             other => panic!("{other:?}"),
         }
         // Flux attempts the fix: Ready=Unknown since after the old Job was created.

@@ -4,6 +4,7 @@
 
 use super::{sanitize, short_revision};
 use crate::events::Event;
+use crate::model::progress::Waiting;
 
 /// The event's lines (none for `Exit`, which only JSON consumers read), each
 /// with what a terminal would interpret escaped.
@@ -26,7 +27,9 @@ pub fn lines(event: &Event) -> Vec<String> {
         Event::SourceSkipped { kind, stage } => format!(
             "◎ source kind {kind} is not one jobgate can reconcile; reconciling {stage} only"
         ),
-        Event::Waiting { stage, state, why } => format!("◎ {stage}: {}: {why}", state.as_str()),
+        Event::Waiting { stage, state, why } => {
+            format!("◎ {stage}: {}: {}", state.as_str(), waiting(why))
+        }
         Event::StageReady { stage, revision } => {
             format!("✔ {stage}: ready at {}", short_revision(revision))
         }
@@ -125,6 +128,43 @@ pub fn lines(event: &Event) -> Vec<String> {
         Event::Exit { .. } => return vec![],
     };
     vec![sanitize(&line)]
+}
+
+/// What a stage waits for, in words.
+pub fn waiting(why: &Waiting) -> String {
+    match why {
+        Waiting::Request { busy_with: Some(m) } => {
+            format!("{m} (an earlier reconcile; Flux handles the request after it)")
+        }
+        Waiting::Request { busy_with: None } => {
+            "waiting for Flux to pick up the reconcile request".into()
+        }
+        Waiting::EarlierRun {
+            failure,
+            attempted,
+            target,
+        } => {
+            let named = target
+                .as_deref()
+                .map_or_else(|| "its source's revision".to_string(), short_revision);
+            match attempted {
+                Some(a) => format!(
+                    "{} failed ({failure}); Flux has not applied {named} yet",
+                    short_revision(a)
+                ),
+                None => format!("an earlier run failed ({failure}); Flux is applying {named}"),
+            }
+        }
+        Waiting::Revision { at, target } => format!(
+            "ready at {}, waiting for {}",
+            at.as_deref()
+                .map_or_else(|| "no revision".to_string(), short_revision),
+            short_revision(target)
+        ),
+        Waiting::Jobs => "waiting for its Jobs".into(),
+        Waiting::Artifact => "waiting for its source to have an artifact".into(),
+        Waiting::Flux { message } => message.clone(),
+    }
 }
 
 /// `apps/db-migration` → `job.batch/db-migration in apps`, as kubectl names it.

@@ -108,7 +108,7 @@ fn no_cluster_text_reaches_the_terminal_raw_in_narration() {
             Event::Waiting {
                 stage: text(),
                 state: crate::report::StageState::Progressing,
-                why: text(),
+                why: crate::model::progress::Waiting::Flux { message: text() },
             },
             Event::StageFailed {
                 stage: text(),
