@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::flux::{Kustomization, Snapshot, Source, condition};
+use super::flux::{Kustomization, Snapshot, condition};
 use crate::report::{self, Chain, ChainReport, JobPhase, Role, RootCause, Stage, StageState};
 
 use super::key::Key;
@@ -70,69 +70,8 @@ struct Node<'a> {
 
 /// Builds the report of the selected chains.
 pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
-    let mut nodes: BTreeMap<Key, Node<'_>> = BTreeMap::new();
-    for ks in snap.kustomizations() {
-        let key = ks.key();
-        nodes.insert(
-            key,
-            Node {
-                ks: Some(ks),
-                deps: ks.dependencies(),
-                undecodable: None,
-            },
-        );
-    }
-    for u in &snap.undecodable_kustomizations {
-        nodes
-            .entry(Key::new(u.namespace.clone(), u.name.clone()))
-            .or_insert(Node {
-                ks: None,
-                deps: vec![],
-                undecodable: Some(u),
-            });
-    }
-    let missing: Vec<Key> = nodes
-        .values()
-        .flat_map(|n| n.deps.iter())
-        .filter(|d| !nodes.contains_key(*d))
-        .cloned()
-        .collect();
-    for m in missing {
-        nodes.entry(m).or_insert(Node {
-            ks: None,
-            deps: vec![],
-            undecodable: None,
-        });
-    }
-    let dependents: BTreeMap<&Key, Vec<&Key>> = {
-        let mut d: BTreeMap<&Key, Vec<&Key>> = BTreeMap::new();
-        for (k, n) in &nodes {
-            for dep in &n.deps {
-                d.entry(dep).or_default().push(k);
-            }
-        }
-        d
-    };
-
-    let sources: BTreeMap<(&str, &str, &str), &Source> = snap
-        .sources()
-        .iter()
-        .map(|s| {
-            (
-                (
-                    s.kind.as_str(),
-                    s.metadata.namespace.as_str(),
-                    s.metadata.name.as_str(),
-                ),
-                s,
-            )
-        })
-        .collect();
-    let jobs: BTreeMap<(&str, &str), &super::flux::Job> = snap
-        .jobs()
-        .iter()
-        .map(|j| ((j.metadata.namespace.as_str(), j.metadata.name.as_str()), j))
-        .collect();
+    let nodes = graph(snap);
+    let dependents = dependents(&nodes);
     let has_jobs = |k: &Key| {
         nodes
             .get(k)
@@ -163,7 +102,7 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
             }
         };
         let mut stage = match n.ks {
-            Some(ks) => build_stage(ks, role, &sources, &jobs, &snap.unreadable_job_namespaces),
+            Some(ks) => build_stage(ks, role, snap),
             None => match n.undecodable {
                 Some(u) => unreadable_stage(k, u),
                 None => missing_stage(k),
@@ -242,6 +181,56 @@ pub fn chain_state(stages: &[Stage]) -> StageState {
     }
 }
 
+/// The dependsOn graph: a node per Kustomization (one that does not decode
+/// included, with its error), and per dependency named that does not exist.
+fn graph(snap: &Snapshot) -> BTreeMap<Key, Node<'_>> {
+    let mut nodes: BTreeMap<Key, Node<'_>> = BTreeMap::new();
+    for ks in snap.kustomizations() {
+        nodes.insert(
+            ks.key(),
+            Node {
+                ks: Some(ks),
+                deps: ks.dependencies(),
+                undecodable: None,
+            },
+        );
+    }
+    for u in &snap.undecodable_kustomizations {
+        nodes
+            .entry(Key::new(u.namespace.clone(), u.name.clone()))
+            .or_insert(Node {
+                ks: None,
+                deps: vec![],
+                undecodable: Some(u),
+            });
+    }
+    let missing: Vec<Key> = nodes
+        .values()
+        .flat_map(|n| n.deps.iter())
+        .filter(|d| !nodes.contains_key(*d))
+        .cloned()
+        .collect();
+    for m in missing {
+        nodes.entry(m).or_insert(Node {
+            ks: None,
+            deps: vec![],
+            undecodable: None,
+        });
+    }
+    nodes
+}
+
+/// Each node's dependents (the graph's edges reversed).
+fn dependents<'n>(nodes: &'n BTreeMap<Key, Node<'_>>) -> BTreeMap<&'n Key, Vec<&'n Key>> {
+    let mut d: BTreeMap<&Key, Vec<&Key>> = BTreeMap::new();
+    for (k, n) in nodes {
+        for dep in &n.deps {
+            d.entry(dep).or_default().push(k);
+        }
+    }
+    d
+}
+
 /// The role of a stage Flux has never applied (no inventory, so no Jobs to
 /// go by): from its path or name where they say it (`./pre-deploy`,
 /// `db-migrations`, `…-post-deploy`), else from its place in the chain (the
@@ -273,13 +262,8 @@ fn guess_role(
     }
 }
 
-fn build_stage(
-    ks: &Kustomization,
-    role: Role,
-    sources: &BTreeMap<(&str, &str, &str), &Source>,
-    jobs: &BTreeMap<(&str, &str), &super::flux::Job>,
-    unreadable: &[String],
-) -> Stage {
+fn build_stage(ks: &Kustomization, role: Role, snap: &Snapshot) -> Stage {
+    let unreadable = &snap.unreadable_job_namespaces;
     let super::key::SourceKey {
         kind,
         key: Key {
@@ -287,8 +271,8 @@ fn build_stage(
             name: sname,
         },
     } = ks.source_key();
-    let source_revision = sources
-        .get(&(kind.as_str(), sns.as_str(), sname.as_str()))
+    let source_revision = snap
+        .source(&kind, &sns, &sname)
         .and_then(|s| s.revision())
         .map(String::from);
     let state = stage_state(ks, source_revision.as_deref());
@@ -302,62 +286,60 @@ fn build_stage(
     let stage_jobs = ks
         .inventory_jobs()
         .into_iter()
-        .map(
-            |r| match jobs.get(&(r.namespace.as_str(), r.name.as_str())) {
-                Some(job) => {
-                    let (phase, decided_by) = job.phase();
-                    report::Job {
-                        namespace: r.namespace.clone(),
-                        name: r.name.clone(),
-                        uid: job.metadata.uid.clone(),
-                        phase,
-                        reason: decided_by
-                            .map(|c| c.reason.clone())
-                            .filter(|r| !r.is_empty()),
-                        message: decided_by
-                            .map(|c| c.message.clone())
-                            .filter(|m| !m.is_empty()),
-                        start_time: job.status.start_time.clone(),
-                        completion_time: job.status.completion_time.clone(),
-                        finished_at: job.status.completion_time.clone().or_else(|| {
-                            decided_by
-                                .and_then(|c| c.last_transition_time.clone())
-                                .filter(|_| phase == JobPhase::Failed)
-                        }),
-                        active: job.status.active,
-                        succeeded: job.status.succeeded,
-                        failed: job.status.failed,
-                        completions: job.spec.completions,
-                        log_tail: None,
-                        log_unavailable: None,
-                    }
+        .map(|r| match snap.job(&r.namespace, &r.name) {
+            Some(job) => {
+                let (phase, decided_by) = job.phase();
+                report::Job {
+                    namespace: r.namespace.clone(),
+                    name: r.name.clone(),
+                    uid: job.metadata.uid.clone(),
+                    phase,
+                    reason: decided_by
+                        .map(|c| c.reason.clone())
+                        .filter(|r| !r.is_empty()),
+                    message: decided_by
+                        .map(|c| c.message.clone())
+                        .filter(|m| !m.is_empty()),
+                    start_time: job.status.start_time.clone(),
+                    completion_time: job.status.completion_time.clone(),
+                    finished_at: job.status.completion_time.clone().or_else(|| {
+                        decided_by
+                            .and_then(|c| c.last_transition_time.clone())
+                            .filter(|_| phase == JobPhase::Failed)
+                    }),
+                    active: job.status.active,
+                    succeeded: job.status.succeeded,
+                    failed: job.status.failed,
+                    completions: job.spec.completions,
+                    log_tail: None,
+                    log_unavailable: None,
                 }
-                None => {
-                    let unknown = unreadable.iter().any(|n| *n == r.namespace || n == "*");
-                    report::Job {
-                        namespace: r.namespace.clone(),
-                        name: r.name.clone(),
-                        uid: String::new(),
-                        phase: if unknown {
-                            JobPhase::Unknown
-                        } else {
-                            JobPhase::Gone
-                        },
-                        reason: None,
-                        message: None,
-                        start_time: None,
-                        completion_time: None,
-                        finished_at: None,
-                        active: 0,
-                        succeeded: 0,
-                        failed: 0,
-                        completions: None,
-                        log_tail: None,
-                        log_unavailable: None,
-                    }
+            }
+            None => {
+                let unknown = unreadable.iter().any(|n| *n == r.namespace || n == "*");
+                report::Job {
+                    namespace: r.namespace.clone(),
+                    name: r.name.clone(),
+                    uid: String::new(),
+                    phase: if unknown {
+                        JobPhase::Unknown
+                    } else {
+                        JobPhase::Gone
+                    },
+                    reason: None,
+                    message: None,
+                    start_time: None,
+                    completion_time: None,
+                    finished_at: None,
+                    active: 0,
+                    succeeded: 0,
+                    failed: 0,
+                    completions: None,
+                    log_tail: None,
+                    log_unavailable: None,
                 }
-            },
-        )
+            }
+        })
         .collect();
     let non_empty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
     Stage {
