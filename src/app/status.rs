@@ -43,19 +43,18 @@ pub(super) async fn status(
             message: format!("No Flux Kustomizations found {place}."),
         });
     }
-    show(
-        &found.report,
-        st,
-        &view(
+    // Each view is drawn at its own time (SINCE is relative to now).
+    let draw = |report: &ChainReport, out: &mut dyn Write| {
+        let now = view(
             settings,
             st.no_headers,
             all_namespaces,
             scope.namespace(),
             st.compact,
-        ),
-        settings.stdout_is_terminal,
-        out,
-    )?;
+        );
+        show(report, st, &now, settings.stdout_is_terminal, out)
+    };
+    draw(&found.report, out)?;
     if !st.watch {
         return Ok(exit_for(&found.report));
     }
@@ -64,19 +63,7 @@ pub(super) async fn status(
     while let Some(snapshot) = watch.next().await? {
         let report = analyze(&snapshot, &found.selection);
         if report != last {
-            show(
-                &report,
-                st,
-                &view(
-                    settings,
-                    st.no_headers,
-                    all_namespaces,
-                    scope.namespace(),
-                    st.compact,
-                ),
-                settings.stdout_is_terminal,
-                out,
-            )?;
+            draw(&report, out)?;
             last = report;
         }
     }
