@@ -86,6 +86,27 @@ async fn sandbox(name: &str) -> Sandbox {
         .unwrap()
 }
 
+/// `status --watch -o json` against `sb`, and its stdout as lines.
+fn watch_json(
+    sb: &Sandbox,
+    test: &str,
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) {
+    let mut child = command(
+        BIN,
+        sb.kubeconfig(),
+        test,
+        &["status", "--watch", "-o", "json"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .expect("the command runs");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    (child, BufReader::new(stdout).lines())
+}
+
 /// The next JSON Lines document a watching command prints; fails the test
 /// if none comes within a step.
 async fn next_document(
@@ -633,16 +654,7 @@ async fn empty_namespace_says_so_on_stderr() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_streams_json_lines_and_ctrl_c_exits_130() {
     let sb = sandbox("canonical").await;
-    let mut child = command(
-        BIN,
-        sb.kubeconfig(),
-        "watch",
-        &["status", "--watch", "-o", "json"],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = watch_json(&sb, "watch");
     let first = next_document(&mut lines).await;
     assert_eq!(
         first["chains"][0]["stages"][0]["jobs"][0]["phase"],
@@ -1288,16 +1300,7 @@ async fn all_namespaces_on_a_terminal_is_a_summary_then_what_is_wrong() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_prints_a_view_only_when_it_changed() {
     let sb = sandbox("canonical").await;
-    let mut child = command(
-        BIN,
-        sb.kubeconfig(),
-        "watch-same",
-        &["status", "--watch", "-o", "json"],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = watch_json(&sb, "watch-same");
     next_document(&mut lines).await;
     for i in 0..3 {
         let label = json!({"metadata": {"labels": {"touched": i.to_string()}}});
