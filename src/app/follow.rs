@@ -80,18 +80,41 @@ pub(super) async fn reconcile(
     let cluster = Cluster::connect(&settings.kube, narrator).await?;
     let namespace = namespace_of(&r.namespace, &cluster);
     let req = r.request(&namespace);
-    let names = vec![Key::new(namespace.clone(), r.name.clone())];
-    match actions::reconcile::reconcile(&cluster, &req, narrator).await? {
+    let acted = actions::reconcile::reconcile(&cluster, &req, narrator).await?;
+    finish_acted(
+        settings,
+        r.format,
+        acted,
+        Key::new(namespace.clone(), r.name.clone()),
+        out,
+        narrator,
+    )
+}
+
+/// How `reconcile` and `rerun` end: at once after `--no-wait`, else with the
+/// outcome of following `stage` (its chain's view, in its namespace).
+pub(super) fn finish_acted(
+    settings: &Settings,
+    format: Format,
+    acted: Acted,
+    stage: Key,
+    out: &mut dyn Write,
+    narrator: &Narrator,
+) -> Result<Exit, AppError> {
+    match acted {
         Acted::Requested => Ok(Exit::Ok),
-        Acted::Followed(result) => outcome(
-            settings,
-            r.format,
-            *result,
-            names,
-            Some(&namespace),
-            out,
-            narrator,
-        ),
+        Acted::Followed(result) => {
+            let here = stage.namespace.clone();
+            outcome(
+                settings,
+                format,
+                *result,
+                vec![stage],
+                Some(&here),
+                out,
+                narrator,
+            )
+        }
     }
 }
 

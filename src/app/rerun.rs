@@ -3,10 +3,9 @@
 
 use std::io::Write;
 
-use super::follow::outcome;
+use super::follow::finish_acted;
 use super::{namespace_of, unserializable};
 use crate::actions;
-use crate::actions::follow::Acted;
 use crate::actions::rerun::Journal;
 use crate::cluster::Cluster;
 use crate::error::{AppError, Exit};
@@ -35,19 +34,15 @@ pub(super) async fn rerun(
         return Ok(Exit::Ok);
     }
     confirm(&plan, r.confirm, narrator).await?;
-    let names = vec![crate::model::Key::new(namespace.clone(), r.name.clone())];
-    match actions::rerun::execute(&cluster, plan, &req, journal, narrator).await? {
-        Acted::Requested => Ok(Exit::Ok),
-        Acted::Followed(result) => outcome(
-            settings,
-            r.format,
-            *result,
-            names,
-            Some(&namespace),
-            out,
-            narrator,
-        ),
-    }
+    let acted = actions::rerun::execute(&cluster, plan, &req, journal, narrator).await?;
+    finish_acted(
+        settings,
+        r.format,
+        acted,
+        crate::model::Key::new(namespace.clone(), r.name.clone()),
+        out,
+        narrator,
+    )
 }
 
 /// Asks before a rerun deletes anything: on a terminal, `[y/N]` on stderr
