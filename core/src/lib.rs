@@ -7,10 +7,13 @@
 //! - `render`: views of a report (plus styles, time, width) as text, and the
 //!   narration lines of an event;
 //! - `events`: the versioned events commands narrate (`--progress json`);
+//! - `diagnose`: the configuration pitfalls of chains (`doctor`, `lint`), and
+//!   a Git checkout rendered as kustomize-controller renders it;
 //! - `model`: Flux semantics: the snapshot of a cluster, chains, states, progress;
 //! - `report`: the versioned machine-readable report every view renders;
 //! - `duration`: durations as kubectl writes them.
 
+pub mod diagnose;
 pub mod duration;
 pub mod events;
 pub mod model;

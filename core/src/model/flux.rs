@@ -11,7 +11,9 @@ use super::key::{Key, SourceKey};
 use crate::report::JobPhase;
 
 /// `null` or absent becomes the default.
-fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+pub(crate) fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
@@ -20,6 +22,9 @@ fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> R
 pub struct Meta {
     #[serde(default, deserialize_with = "nullable")]
     pub name: String,
+    /// Set on an object whose name the apiserver picks (Flux cannot track it).
+    #[serde(default, deserialize_with = "nullable")]
+    pub generate_name: String,
     #[serde(default, deserialize_with = "nullable")]
     pub namespace: String,
     #[serde(default, deserialize_with = "nullable")]
@@ -38,6 +43,31 @@ pub struct Meta {
     pub labels: Labels,
     #[serde(default, deserialize_with = "nullable")]
     pub finalizers: Vec<String>,
+    /// Who wrote which fields: only the manager and operation are read.
+    #[serde(default, deserialize_with = "nullable")]
+    pub managed_fields: Vec<ManagedFields>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ManagedFields {
+    #[serde(default, deserialize_with = "nullable")]
+    pub manager: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub operation: String,
+}
+
+/// kustomize-controller's per-object force selector, as a label or an
+/// annotation, its value compared without case (fluxcd/pkg `ssa/utils`).
+pub const FORCE_KEY: &str = "kustomize.toolkit.fluxcd.io/force";
+
+impl Meta {
+    /// Whether Flux recreates this object when an immutable field changes.
+    pub fn forced(&self) -> bool {
+        [&self.labels.force, &self.annotations.force]
+            .into_iter()
+            .flatten()
+            .any(|v| v.eq_ignore_ascii_case("enabled"))
+    }
 }
 
 /// The owner labels kustomize-controller writes on everything it applies:
@@ -49,12 +79,16 @@ pub struct Labels {
     pub owner_name: Option<String>,
     #[serde(rename = "kustomize.toolkit.fluxcd.io/namespace", default)]
     pub owner_namespace: Option<String>,
+    #[serde(rename = "kustomize.toolkit.fluxcd.io/force", default)]
+    pub force: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Annotations {
     #[serde(rename = "reconcile.fluxcd.io/requestedAt", default)]
     pub requested_at: Option<String>,
+    #[serde(rename = "kustomize.toolkit.fluxcd.io/force", default)]
+    pub force: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -118,6 +152,22 @@ pub struct KustomizationSpec {
     pub path: String,
     #[serde(default)]
     pub target_namespace: Option<String>,
+    /// Objects whose health gates the stage, besides (or instead of) `wait`.
+    #[serde(default, deserialize_with = "nullable")]
+    pub health_checks: Vec<HealthCheck>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    #[serde(default, deserialize_with = "nullable")]
+    pub api_version: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub kind: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -254,6 +304,44 @@ pub struct JobSpec {
     pub active_deadline_seconds: Option<i64>,
     #[serde(default)]
     pub ttl_seconds_after_finished: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub template: PodTemplate,
+}
+
+/// A pod template, for the images it runs.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct PodTemplate {
+    #[serde(default, deserialize_with = "nullable")]
+    pub spec: PodSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    #[serde(default, deserialize_with = "nullable")]
+    pub containers: Vec<Container>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub init_containers: Vec<Container>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Container {
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub image: String,
+}
+
+impl PodTemplate {
+    /// Every container's image, init containers first.
+    pub fn images(&self) -> impl Iterator<Item = &str> {
+        self.spec
+            .init_containers
+            .iter()
+            .chain(&self.spec.containers)
+            .map(|c| c.image.as_str())
+            .filter(|i| !i.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
