@@ -141,6 +141,35 @@ pub enum Command {
   kubectl jobgate wait app-deploy -n apps --for revision=main@sha1:5a7c3e1f
   kubectl jobgate wait app-deploy -n apps --for revision=$GITHUB_SHA"))]
     Wait(WaitArgs),
+    /// Check the live chains for the configuration pitfalls that break Job gates.
+    ///
+    /// Reads the chains in the namespace (-A: all; NAME: those containing it), their
+    /// Jobs and Deployments, and reports each pitfall with a stable code (JG001...),
+    /// its severity, why it matters and the fix: a Job with ttlSecondsAfterFinished,
+    /// a Job stage without force or wait, a timeout shorter than a Job's retries,
+    /// stages on different sources, a pre stage nothing depends on, Job images on
+    /// another tag than the app, cycles and missing dependencies, kubectl edits Flux
+    /// undoes. Exits 1 when any finding is an error.
+    #[command(after_help = after("  kubectl jobgate doctor -n apps
+  kubectl jobgate doctor app-deploy -n apps
+  kubectl jobgate doctor -A -o json"))]
+    Doctor(DoctorArgs),
+    /// Check a Git checkout for the same pitfalls as doctor, before it is pushed.
+    ///
+    /// Finds the Flux Kustomizations in the YAML files under PATH and renders each
+    /// one's spec.path (relative to --root, by default PATH) as kustomize-controller
+    /// would: plain kustomization.yaml files are followed (resources, namespace,
+    /// namePrefix/nameSuffix, images, commonLabels/commonAnnotations, patches as
+    /// strategic merge or RFC 6902); what lint does not understand (components,
+    /// remote bases, generators, Helm charts, replacements) is reported as not
+    /// checked. Nothing under PATH is written. Exits 1 when any finding is an error,
+    /// 2 when the repository cannot be read (a malformed YAML file is located as
+    /// file:line:column).
+    #[command(after_help = after("  kubectl jobgate lint .
+  kubectl jobgate lint clusters/prod --root .
+  kubectl jobgate lint . -o json
+  kubectl jobgate lint . --format github   # annotations in a GitHub Actions job"))]
+    Lint(LintArgs),
     /// Print the shell completion script for bash, zsh or fish.
     ///
     /// Completes subcommands and flags of `kubectl-jobgate`. For `kubectl jobgate <TAB>`,
@@ -163,6 +192,43 @@ pub enum Command {
         #[arg(short, long, value_enum, value_name = "FORMAT")]
         output: Option<Output>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Check only the chains containing these Kustomizations.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Output format (json or yaml for machines).
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<Output>,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The directory to look for Flux Kustomizations in.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// The repository root the Kustomizations' spec.path is relative to (default: PATH).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Output format (json or yaml for machines).
+    #[arg(
+        short,
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        conflicts_with = "format"
+    )]
+    pub output: Option<Output>,
+    /// github: GitHub Actions annotations (::error file=…,line=…::), for pull requests.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<LintFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    Github,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +352,8 @@ mod tests {
             "reconcile",
             "rerun",
             "wait",
+            "doctor",
+            "lint",
             "completion",
             "version",
         ] {

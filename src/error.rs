@@ -37,10 +37,10 @@ impl Exit {
         match self {
             Exit::Ok => "success; every shown chain is healthy",
             Exit::Unhealthy => {
-                "a chain, stage or Job failed or is blocked (reconcile, rerun, wait: it failed)"
+                "a chain, stage or Job failed or is blocked (reconcile, rerun, wait: it failed); doctor, lint: an error-level finding"
             }
             Exit::Error => {
-                "usage or configuration error (bad flag, unknown name, missing CRD, unreachable cluster, forbidden, refused), or part of the view could not be read"
+                "usage or configuration error (bad flag, unknown name, missing CRD, unreachable cluster, forbidden, refused, a repository lint cannot read), or part of the view could not be read"
             }
             Exit::Timeout => "timed out (--timeout)",
             Exit::Interrupted => "interrupted (Ctrl-C)",
@@ -52,10 +52,10 @@ impl Exit {
         match self {
             Exit::Ok => "success; every shown chain is healthy (or there is nothing to show)",
             Exit::Unhealthy => {
-                "a shown chain has a failed or blocked stage; (reconcile, rerun, wait) a stage or Job failed, or a rerun stopped after deleting (its last line says what it deleted and the command that recovers)"
+                "a shown chain has a failed or blocked stage; (reconcile, rerun, wait) a stage or Job failed, or a rerun stopped after deleting (its last line says what it deleted and the command that recovers); (doctor, lint) a finding of severity error"
             }
             Exit::Error => {
-                "usage or configuration error: bad flag, unknown name, missing Flux CRD, unreachable cluster, expired credentials, forbidden; a refusal, where nothing was changed (suspended or blocked stage, running Job without `--force`, a Job another stage owns, Jobs that cannot be listed, a Job replaced before its delete (409), a forbidden delete, not confirmed or no terminal to confirm on without `--yes`); or a partial view (something could not be read: see the warnings on stderr)"
+                "usage or configuration error: bad flag, unknown name, missing Flux CRD, unreachable cluster, expired credentials, forbidden; a refusal, where nothing was changed (suspended or blocked stage, running Job without `--force`, a Job another stage owns, Jobs that cannot be listed, a Job replaced before its delete (409), a forbidden delete, not confirmed or no terminal to confirm on without `--yes`); a repository `lint` cannot read (a malformed YAML file, located as file:line:column; no Flux Kustomization; an unreadable directory); or a partial view (something could not be read: see the warnings on stderr)"
             }
             Exit::Timeout => "`--timeout` expired",
             Exit::Interrupted => "interrupted (Ctrl-C)",
@@ -106,6 +106,9 @@ pub enum AppError {
     UnknownNames(Vec<UnknownName>),
     #[error("{0}")]
     Usage(String),
+    /// `lint` cannot read the repository.
+    #[error("{0}")]
+    Repository(String),
     /// The command declined to act (suspended, running Job, not confirmed...).
     #[error("{0}")]
     Refused(String),
@@ -181,6 +184,7 @@ impl AppError {
             AppError::Cluster(_)
             | AppError::UnknownNames(_)
             | AppError::Usage(_)
+            | AppError::Repository(_)
             | AppError::Refused(_)
             | AppError::Output(_) => Exit::Error,
             // Something changed in the cluster before it stopped.

@@ -63,8 +63,33 @@ pub enum CommandSettings {
     Reconcile(ReconcileSettings),
     Rerun(RerunSettings),
     Wait(WaitSettings),
+    Doctor(DoctorSettings),
+    Lint(LintSettings),
     Completion(clap_complete::Shell),
     Version(Format),
+}
+
+#[derive(Debug, Clone)]
+pub struct DoctorSettings {
+    pub names: Vec<String>,
+    pub format: Format,
+}
+
+#[derive(Debug, Clone)]
+pub struct LintSettings {
+    pub path: std::path::PathBuf,
+    pub root: std::path::PathBuf,
+    /// How findings are written: text, json, yaml, or GitHub annotations.
+    pub view: FindingsView,
+}
+
+/// The views of `doctor`'s and `lint`'s report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingsView {
+    Text,
+    Json,
+    Yaml,
+    Github,
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +176,16 @@ impl WaitSettings {
             nudge: self.nudge,
             allow_empty: self.allow_empty,
         }
+    }
+}
+
+/// `-o` of doctor and lint: their findings are text, json or yaml.
+fn findings_format(verb: &str, output: Option<cli::Output>) -> Result<Format, String> {
+    match format_of(output) {
+        f @ (Format::Table | Format::Json | Format::Yaml) => Ok(f),
+        _ => Err(format!(
+            "{verb} prints its findings as text, or -o json|yaml: the other formats are views of chains"
+        )),
     }
 }
 
@@ -254,6 +289,20 @@ impl Settings {
                 })
             }
             Command::Completion { shell } => CommandSettings::Completion(shell),
+            Command::Doctor(d) => CommandSettings::Doctor(DoctorSettings {
+                names: d.names,
+                format: findings_format("doctor", d.output)?,
+            }),
+            Command::Lint(l) => CommandSettings::Lint(LintSettings {
+                root: l.root.unwrap_or_else(|| l.path.clone()),
+                path: l.path,
+                view: match (l.format, findings_format("lint", l.output)?) {
+                    (Some(cli::LintFormat::Github), _) => FindingsView::Github,
+                    (None, Format::Json) => FindingsView::Json,
+                    (None, Format::Yaml) => FindingsView::Yaml,
+                    (None, _) => FindingsView::Text,
+                },
+            }),
             Command::Version { output } => match format_of(output) {
                 f @ (Format::Table | Format::Json | Format::Yaml) => CommandSettings::Version(f),
                 _ => {

@@ -4,6 +4,7 @@
 //! `--watch` loop), `follow` (what `reconcile` and `wait` end with, and the
 //! final view after following), `rerun` (the dry-run plan and the prompt).
 
+mod diagnose;
 mod follow;
 mod rerun;
 mod status;
@@ -111,6 +112,8 @@ async fn execute(
         CommandSettings::Reconcile(r) => follow::reconcile(settings, r, out, narrator).await,
         CommandSettings::Rerun(r) => rerun::rerun(settings, r, journal, out, narrator).await,
         CommandSettings::Wait(w) => follow::wait(settings, w, out, narrator).await,
+        CommandSettings::Doctor(d) => diagnose::doctor(settings, d, out, narrator).await,
+        CommandSettings::Lint(l) => diagnose::lint(settings, l, out, narrator),
         CommandSettings::Completion(shell) => {
             crate::complete::script(*shell, out);
             Ok(Exit::Ok)

@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use super::error::Where;
 use super::retry::Verb;
 use super::{Cluster, ClusterError, Scope};
+use crate::diagnose::Manifest;
 use crate::model::flux::{Meta, Undecodable, is_namespace_name};
 use crate::model::{Job, Kustomization, Snapshot, Source};
 
@@ -39,6 +40,12 @@ pub(crate) const JOBS: Resource = Resource {
     version: "v1",
     kind: "Job",
     plural: "jobs",
+};
+pub(crate) const DEPLOYMENTS: Resource = Resource {
+    group: "apps",
+    version: "v1",
+    kind: "Deployment",
+    plural: "deployments",
 };
 pub(crate) const NAMESPACES: Resource = Resource {
     group: "",
@@ -421,6 +428,33 @@ impl Cluster {
         };
         let listed = self.list::<NameOnly>(KUSTOMIZATIONS, ns).await?;
         Ok(listed.items.into_iter().map(|n| n.metadata.name).collect())
+    }
+
+    /// The Deployments of some namespaces (`doctor` compares their images
+    /// with the Jobs'), each namespace's list or why it could not be read.
+    pub async fn deployments(
+        &self,
+        namespaces: Vec<String>,
+    ) -> Vec<(String, Result<Vec<Manifest>, ClusterError>)> {
+        futures::stream::iter(namespaces)
+            .map(|ns| async move {
+                let listed = self.list::<Manifest>(DEPLOYMENTS, Some(&ns)).await;
+                let listed = listed.map(|l| {
+                    l.items
+                        .into_iter()
+                        .map(|mut m| {
+                            // List items carry no kind of their own.
+                            m.api_version = "apps/v1".into();
+                            m.kind = DEPLOYMENTS.kind.into();
+                            m
+                        })
+                        .collect()
+                });
+                (ns, listed)
+            })
+            .buffer_unordered(FAN_OUT)
+            .collect()
+            .await
     }
 
     /// All namespace names (for completion).

@@ -29,6 +29,7 @@ pub const SPOKEN_APIS: &[(&str, &[&str])] = &[
         &["GitRepository", "OCIRepository", "Bucket"],
     ),
     ("batch/v1", &["Job"]),
+    ("apps/v1", &["Deployment (doctor)"]),
     ("v1", &["Pod (logs)"]),
 ];
 

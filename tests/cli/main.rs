@@ -4,6 +4,7 @@
 //! rerun and wait against the simulated controllers; `krew` the packaging.
 
 mod actions;
+mod diagnose;
 mod gate;
 mod krew;
 mod matrix;

@@ -23,6 +23,7 @@ pub enum Code {
     HealthCheckCanceled,
     NamespaceNotSpecified,
     JobGone,
+    PathNotFound,
 }
 
 /// What a code means: the same for every finding of that code.
@@ -175,6 +176,14 @@ pub const CATALOG: &[Check] = &[
         severity: Severity::Warning,
         why: "Flux applies a missing inventory object again at the next reconcile: a Job deleted by a TTL or by hand runs again",
         reference: "https://github.com/fluxcd/kustomize-controller/issues/1578",
+    },
+    Check {
+        code: Code::PathNotFound,
+        id: "JG018",
+        name: "path-not-found",
+        severity: Severity::Error,
+        why: "kustomize-controller fails the stage (\"kustomization path not found\") and every stage after it waits",
+        reference: "https://fluxcd.io/flux/components/kustomize/kustomizations/#path",
     },
 ];
 

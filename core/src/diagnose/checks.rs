@@ -151,7 +151,9 @@ fn inventory(ks: &Kustomization) -> impl Iterator<Item = (String, String)> + '_ 
         .map(|r| (r.group, r.kind))
 }
 
-/// One stage being checked, and where it is written.
+/// One stage being checked, and where it is written. A finding whose fix is
+/// in the Kustomization is located there; one whose fix is in an object it
+/// applies, at that object ([`Stage::about`]).
 struct Stage<'a> {
     key: &'a Key,
     ks: &'a Kustomization,
@@ -207,6 +209,7 @@ const STAGE_CHECKS: &[StageCheck] = &[
     health_check_canceled,
     namespace_not_specified,
     job_gone,
+    path_not_found,
 ];
 
 const CHAIN_CHECKS: &[ChainCheck] = &[
@@ -243,9 +246,9 @@ fn job_not_forced(c: &ChainView, s: &Stage) -> Vec<Finding> {
                     "# the Kustomization {}\nspec:\n  force: true\n# or, on the Job only:\nmetadata:\n  annotations:\n    kustomize.toolkit.fluxcd.io/force: enabled",
                     s.key
                 )),
-                ..s.about(
-                    j,
+                ..s.found(
                     Code::JobNotForced,
+                    j.describe(),
                     format!(
                         "{} is applied without force: the Kustomization has no spec.force: true and the Job no kustomize.toolkit.fluxcd.io/force: enabled",
                         j.describe()
@@ -275,9 +278,9 @@ fn job_not_waited(c: &ChainView, s: &Stage) -> Vec<Finding> {
         .jobs(s.key)
         .filter(|j| !checked(j))
         .map(|j| {
-            let mut f = s.about(
-                j,
+            let mut f = s.found(
                 Code::JobNotWaited,
+                j.describe(),
                 format!(
                     "{} is not waited for: the Kustomization has no wait: true and no health check on it",
                     j.describe()
@@ -315,9 +318,9 @@ fn timeout_shorter_than_job(c: &ChainView, s: &Stage) -> Vec<Finding> {
             let tries = u64::try_from(j.spec.backoff_limit.unwrap_or(DEFAULT_BACKOFF_LIMIT)).ok()? + 1;
             let worst = Duration::from_secs(deadline.saturating_mul(tries));
             (worst > timeout).then(|| {
-                let mut f = s.about(
-                    j,
+                let mut f = s.found(
                     Code::TimeoutShorterThanJob,
+                    j.describe(),
                     format!(
                         "the stage's timeout ({}) is shorter than {} may run: activeDeadlineSeconds {deadline} × {tries} attempts = {}",
                         format_duration(timeout),
@@ -646,6 +649,18 @@ fn job_gone(c: &ChainView, s: &Stage) -> Vec<Finding> {
             )
         })
         .collect()
+}
+
+fn path_not_found(c: &ChainView, s: &Stage) -> Vec<Finding> {
+    let Some(path) = c.subject.missing_paths.get(s.key) else {
+        return vec![];
+    };
+    vec![s.found(
+        Code::PathNotFound,
+        s.object(),
+        format!("its spec.path {path:?} is not a directory of the repository"),
+        "fix spec.path; it is relative to the repository's root (lint's --root, by default the PATH given)".into(),
+    )]
 }
 
 /// An image reference split into its repository and tag (`latest` when unset;

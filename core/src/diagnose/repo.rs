@@ -139,14 +139,25 @@ const SOURCE_KINDS: [&str; 4] = [
     "ExternalArtifact",
 ];
 
-/// Renders a checkout: the Flux Kustomizations anywhere in it (their
-/// namespace `default` when unset), each with an inventory of what its path
-/// builds to.
-pub fn render(files: &Files) -> Result<Subject, RepoError> {
+/// Renders a checkout: the Flux Kustomizations in the files under `within`
+/// (`""`: anywhere; their namespace `default` when unset), each with an
+/// inventory of what its path, relative to the root, builds to.
+pub fn render(files: &Files, within: &str) -> Result<Subject, RepoError> {
     let repo = Repo::read(files)?;
     let mut subject = Subject::default();
     let mut kustomizations = vec![];
-    for doc in repo.parsed.values().flatten() {
+    let inside = |file: &str| {
+        within.is_empty()
+            || file
+                .strip_prefix(within)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    for doc in repo
+        .parsed
+        .iter()
+        .filter(|(file, _)| inside(file))
+        .flat_map(|(_, docs)| docs)
+    {
         let v = &doc.value;
         let group = v["apiVersion"].as_str().unwrap_or("");
         let kind = v["kind"].as_str().unwrap_or("");
@@ -177,9 +188,15 @@ pub fn render(files: &Files) -> Result<Subject, RepoError> {
         };
         let key = ks.key();
         let mut notes = vec![];
-        let objects = repo
+        let built = repo
             .build_path(&ks.spec.path, &mut notes)
             .map_err(RepoError::Yaml)?;
+        let objects = built.unwrap_or_else(|| {
+            subject
+                .missing_paths
+                .insert(key.clone(), ks.spec.path.clone());
+            vec![]
+        });
         let target = ks.spec.target_namespace.clone().filter(|t| !t.is_empty());
         let objects: Vec<(Value, Location)> = objects
             .into_iter()
@@ -229,7 +246,11 @@ pub fn build(files: &Files, path: &str) -> Result<Vec<Value>, RepoError> {
     let built = Repo::read(files)?
         .build_path(path, &mut vec![])
         .map_err(RepoError::Yaml)?;
-    Ok(built.into_iter().map(|(v, _)| v).collect())
+    Ok(built
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect())
 }
 
 /// An object with `metadata.namespace: default` when it has none, as the
@@ -359,22 +380,17 @@ impl<'a> Repo<'a> {
         self.parsed.get(file).map_or(&[], Vec::as_slice)
     }
 
-    /// What a Flux Kustomization's `path` builds to.
-    fn build_path(&self, path: &str, notes: &mut Vec<String>) -> Result<Built, YamlError> {
-        let Some(dir) = join("", path) else {
-            notes.push(format!("its path {path:?} leaves the repository"));
-            return Ok(vec![]);
+    /// What a Flux Kustomization's `path` builds to; `None` when it is not a
+    /// directory of the repository.
+    fn build_path(&self, path: &str, notes: &mut Vec<String>) -> Result<Option<Built>, YamlError> {
+        let Some(dir) = join("", path).filter(|d| self.is_dir(d)) else {
+            return Ok(None);
         };
-        if !self.is_dir(&dir) {
-            notes.push(format!(
-                "its path {path:?} is not a directory of the repository"
-            ));
-            return Ok(vec![]);
-        }
         match self.kustomization_file(&dir) {
             Some(file) => self.build_kustomization(&dir, &file, notes, 0),
             None => self.build_generated(&dir, notes, 0),
         }
+        .map(Some)
     }
 
     /// kustomize-controller's generated kustomization: every YAML file under

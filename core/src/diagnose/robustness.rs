@@ -66,7 +66,7 @@ fn mangled_repositories_render_or_fail_located_never_panic() {
             let mangled = format!("{}{insert}{}", &text[..at], &text[end..]);
             files.insert(name, mangled);
         }
-        match render(&files) {
+        match render(&files, "") {
             Ok(subject) => {
                 let d = diagnose(&subject, &Selection::default());
                 assert!(d.findings.iter().all(|f| !f.message.is_empty()));

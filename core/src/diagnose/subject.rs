@@ -109,6 +109,9 @@ pub struct Subject {
     pub objects: BTreeMap<Key, Vec<Manifest>>,
     /// Where each Kustomization is written (`lint`).
     pub locations: BTreeMap<Key, Location>,
+    /// The stages whose `spec.path` is not a directory of the repository
+    /// (`lint`), with the path as written.
+    pub missing_paths: BTreeMap<Key, String>,
     /// The stages whose objects could not all be read.
     pub not_checked: Vec<NotChecked>,
     /// Read from a cluster (`doctor`), so status and managedFields are real.

@@ -31,7 +31,7 @@ pub(super) fn example() -> Files {
 }
 
 fn lint(files: &Files) -> Diagnosis {
-    let subject = render(files).expect("the repository renders");
+    let subject = render(files, "").expect("the repository renders");
     diagnose(&subject, &Selection::default())
 }
 
@@ -349,7 +349,7 @@ fn patches_apply_as_kustomize_applies_them() {
 #[test]
 fn a_malformed_file_is_a_located_error() {
     let files = broken("flux/deploy.yaml", "  wait: true", "  wait: [true");
-    match render(&files) {
+    match render(&files, "") {
         Err(RepoError::Yaml(e)) => {
             assert_eq!(e.file, "flux/deploy.yaml");
             assert!(e.line >= 15, "{e}");
@@ -362,7 +362,7 @@ fn a_malformed_file_is_a_located_error() {
 #[test]
 fn a_repository_without_flux_kustomizations_cannot_be_linted() {
     let files: Files = [("README.md".to_string(), "# nothing".to_string())].into();
-    assert_eq!(render(&files).err(), Some(RepoError::NoKustomizations));
+    assert_eq!(render(&files, "").err(), Some(RepoError::NoKustomizations));
 }
 
 /// The live checks, from objects as a cluster holds them.
@@ -466,4 +466,16 @@ fn the_sandbox_serves_the_example_repository() {
         let built = super::repo::build(&example(), path).expect("the path builds");
         assert_eq!(&serde_json::Value::Array(built), objects, "{path}");
     }
+}
+
+#[test]
+fn a_path_that_is_not_in_the_repository_is_an_error() {
+    let files = broken(
+        "flux/deploy.yaml",
+        "  path: ./deploy/",
+        "  path: ./deploy-typo/",
+    );
+    let f = finding(&files, "JG018");
+    assert_eq!(f.stage.as_deref(), Some("apps/app-deploy"));
+    assert!(f.message.contains("./deploy-typo/"));
 }

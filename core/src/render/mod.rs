@@ -2,6 +2,7 @@
 //! time and the terminal width, returning text. Nothing here reads a clock,
 //! a terminal or the environment; `main` decides those and passes them in.
 
+pub mod findings;
 mod mermaid;
 pub mod narration;
 mod table;
