@@ -140,7 +140,7 @@ pub async fn complete(args: &[String], out: &mut dyn Write) -> std::io::Result<(
             "--context" => {
                 candidates.extend(contexts(&typed).into_iter().map(|c| (c, String::new())))
             }
-            "--kubeconfig" => directive = DEFAULT,
+            "--kubeconfig" | "--root" => directive = DEFAULT,
             "--for" => candidates.extend([
                 (
                     "healthy".into(),
@@ -190,7 +190,9 @@ pub async fn complete(args: &[String], out: &mut dyn Write) -> std::io::Result<(
                     ));
                 }
             }
-            Some("status" | "reconcile" | "rerun" | "wait") => {
+            // A checkout's directory: the shell completes paths.
+            Some("lint") => directive = DEFAULT,
+            Some("status" | "reconcile" | "rerun" | "wait" | "doctor") => {
                 candidates.extend(
                     from_cluster(&typed, "kustomizations")
                         .await

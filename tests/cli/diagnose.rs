@@ -451,9 +451,8 @@ async fn lint_annotates_a_pull_request_and_fails_on_errors() {
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(lines.iter().any(|l| l.starts_with("::error file=pre-deploy/migration.job.yaml,line=1,title=JG001 ttl-after-finished::Job apps/db-migration sets ttlSecondsAfterFinished: 300. Fix:")), "{}", r.stdout);
     assert!(
-        lines.iter().any(|l| l.starts_with(
-            "::error file=pre-deploy/migration.job.yaml,line=1,title=JG002 job-not-forced::"
-        )),
+        lines.iter().any(|l| l
+            .starts_with("::error file=flux/pre-deploy.yaml,line=1,title=JG002 job-not-forced::")),
         "{}",
         r.stdout
     );

@@ -863,6 +863,13 @@ async fn completion_scripts_and_the_plugin_protocol() {
         default_ns.stdout, "shop-deploy\nshop-post-deploy\nshop-pre-deploy\n:4\n",
         "the kubeconfig's namespace"
     );
+    let doctor = jobgate(&sb, "completion", &["__complete", "doctor", "shop-d"]).await;
+    assert_eq!(doctor.stdout, "shop-deploy\n:4\n");
+    let lint = jobgate(&sb, "completion", &["__complete", "lint", ""]).await;
+    assert_eq!(
+        lint.stdout, ":0\n",
+        "lint takes a directory: the shell completes paths"
+    );
     let namespaces = jobgate(
         &sb,
         "completion",

@@ -479,3 +479,27 @@ fn a_path_that_is_not_in_the_repository_is_an_error() {
     assert_eq!(f.stage.as_deref(), Some("apps/app-deploy"));
     assert!(f.message.contains("./deploy-typo/"));
 }
+
+/// Every view of one report, for a copy with an error, a warning and an info.
+#[test]
+fn the_views_of_a_lint_report() {
+    let mut files = broken("flux/pre-deploy.yaml", "  force: true\n", "");
+    let job = files
+        .get_mut("pre-deploy/migration.job.yaml")
+        .expect("the Job");
+    *job = job.replacen(
+        "spec:\n  template:",
+        "spec:\n  activeDeadlineSeconds: 120\n  template:",
+        1,
+    );
+    let d = lint(&files);
+    let styles = crate::render::Styles::default();
+    insta::assert_snapshot!("lint_text", crate::render::findings::text(&d, styles));
+    insta::assert_snapshot!("lint_github", crate::render::findings::github(&d));
+    insta::assert_json_snapshot!("lint_json", d);
+    let clean = lint(&example());
+    insta::assert_snapshot!(
+        "lint_text_clean",
+        crate::render::findings::text(&clean, styles)
+    );
+}
