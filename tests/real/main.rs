@@ -67,6 +67,26 @@ fn status_shows_a_healthy_chain_in_every_format() {
     let job = &r["chains"][0]["stages"][0]["jobs"][0];
     assert_eq!(job["uid"].as_str(), Some(app.uid("db-migration").as_str()));
     assert_eq!(job["phase"], "succeeded");
+    // What real Flux applied without complaint, doctor and lint find nothing
+    // wrong with (the dependency poll's cost is information).
+    for (what, checked) in [
+        ("doctor", app.jobgate(&["doctor", "-o", "json"])),
+        ("lint", app.lint(&["-o", "json"])),
+    ] {
+        assert_eq!(
+            checked.code, 0,
+            "{what}: {}{}",
+            checked.stdout, checked.stderr
+        );
+        let findings = report(&checked.stdout)["findings"].clone();
+        let codes: Vec<&str> = findings
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["code"].as_str())
+            .collect();
+        assert_eq!(codes, ["JG014"], "{what}: {findings:#}");
+    }
     // -A shows this chain among the others.
     let all = run(BIN, &stack().admin, &["status", "-A", "-o", "json"], None);
     assert!(
@@ -170,6 +190,26 @@ fn roles_are_inferred_before_the_first_apply() {
     assert!(
         message.contains("Job/db-migration namespace not specified"),
         "{message}"
+    );
+    // lint catches before the push what real Flux refused; doctor names it after.
+    let lint = app.lint(&[]);
+    assert_eq!(lint.code, 1, "{}{}", lint.stdout, lint.stderr);
+    assert!(
+        lint.stdout.contains(&format!(
+            "error[JG016] namespace-not-specified: Job db-migration has no namespace and {}/app-pre-deploy sets no targetNamespace",
+            app.ns
+        )),
+        "{}",
+        lint.stdout
+    );
+    let doctor = app.jobgate(&["doctor"]);
+    assert_eq!(doctor.code, 1, "{}{}", doctor.stdout, doctor.stderr);
+    assert!(
+        doctor.stdout.contains(
+            "error[JG016] namespace-not-specified: Job/db-migration namespace not specified"
+        ),
+        "{}",
+        doctor.stdout
     );
     let json = app.jobgate(&["status", "-o", "json"]);
     let r = report(&json.stdout);

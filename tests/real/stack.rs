@@ -134,6 +134,8 @@ pub struct App {
     pub ns: String,
     work: PathBuf,
     image: String,
+    /// The Flux objects applied for it (the GitRepository and the three stages).
+    manifests: String,
     /// Shared by every app, taken alone by a [`App::heavy`] one: 10,000
     /// objects keep the Job controller busy for minutes, and would starve the
     /// Jobs of tests running beside it.
@@ -216,6 +218,7 @@ impl App {
             ns: ns.clone(),
             work,
             image: "ghcr.io/org/my-app:v1.0.0".into(),
+            manifests: String::new(),
             _turn: turn,
         };
         app.set_migration(migration);
@@ -243,7 +246,24 @@ impl App {
             manifests = manifests.replacen(&format!("  targetNamespace: {ns}\n"), "", 1);
         }
         app.apply(&manifests);
+        let mut app = app;
+        app.manifests = manifests;
         app
+    }
+
+    /// `kubectl jobgate lint` of the app's repository as Flux reads it: its
+    /// Git checkout, with the Flux objects applied for it under `flux/`.
+    pub fn lint(&self, args: &[&str]) -> Run {
+        let dir = self.work.with_extension("lint");
+        let _ = std::fs::remove_dir_all(&dir);
+        copy_dir(&self.work, &dir);
+        let _ = std::fs::remove_dir_all(dir.join(".git"));
+        std::fs::create_dir_all(dir.join("flux")).expect("a flux directory");
+        std::fs::write(dir.join("flux/stages.yaml"), &self.manifests)
+            .expect("the manifests are written");
+        let mut all = vec!["lint", dir.to_str().unwrap_or_default()];
+        all.extend(args);
+        run(BIN, &stack().admin, &all, None)
     }
 
     fn manifests(&self, source_interval: &str) -> String {
