@@ -436,10 +436,12 @@ fn a_kustomization_deleted_mid_wait_fails_the_wait() {
         &target,
         "--timeout",
         "120s",
+        "-v",
     ]);
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Deleted once the wait watches the stage, not before it first listed it.
+    waiter.until(WATCHING, std::time::Duration::from_secs(60));
     app.kubectl(&["delete", "kustomization/app-post-deploy", "--wait=false"]);
-    let r = waiter.join().expect("the wait ends");
+    let r = waiter.join();
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
 }
@@ -478,6 +480,9 @@ fn every_page_of_kustomizations_and_jobs_is_read() {
     );
 }
 
+/// What `-v` says once a watch has listed and started (the line's start).
+const WATCHING: &str = "jobgate: watching kustomizations in namespace ";
+
 /// Pushes a new image to a chain of its own, starts `wait --for revision=SHA
 /// --nudge` (with `extra` arguments), runs the stack's `steps` under it, and
 /// checks that the wait passed, and only once every stage is on the push.
@@ -495,16 +500,19 @@ fn wait_through(name: &str, tag: &str, steps: &[&str], extra: &[&str]) -> Run {
         "--timeout",
         "180s",
     ];
+    args.push("-v");
     args.extend(extra);
     let waiter = app.jobgate_meanwhile(&args);
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    // The steps run once the wait watches: a restart or compaction before its
+    // first list would test nothing (and failed the compaction test 1 run in 5).
+    waiter.until(WATCHING, std::time::Duration::from_secs(60));
     let stack_script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/realcluster/stack");
     for step in steps {
         let r = run(stack_script, &stack().admin, &[step], None);
         assert_eq!(r.code, 0, "{step}: {}", r.stderr);
     }
     // Now Flux may fetch the push (the waiter's --nudge asks it to once it can).
-    let r = waiter.join().expect("the wait ends");
+    let r = waiter.join();
     assert_eq!(r.code, 0, "{}", r.stderr);
     for stage in ["app-pre-deploy", "app-deploy", "app-post-deploy"] {
         let applied = app.get(&format!("kustomization/{stage}"))["status"]["lastAppliedRevision"]
@@ -540,15 +548,12 @@ fn a_watch_expired_by_etcd_compaction_lists_again_without_a_false_pass() {
         "compacted",
         "v5.0.0",
         &["compact-etcd", "restart-apiserver"],
-        &["-v"],
+        &[],
     );
     let lists = r
         .stderr
         .lines()
-        .filter(|l| {
-            l.starts_with("jobgate: watching kustomizations in namespace ")
-                && l.contains(" (listed ")
-        })
+        .filter(|l| l.starts_with(WATCHING) && l.contains(" (listed "))
         .count();
     assert!(
         lists >= 2,

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -117,6 +117,79 @@ pub fn run_for(
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A command running beside a test.
+pub struct Meanwhile {
+    stderr: Arc<Mutex<String>>,
+    done: std::thread::JoinHandle<Run>,
+}
+
+impl Meanwhile {
+    fn start(args: &[String]) -> Meanwhile {
+        use std::io::{BufRead, Read};
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("KUBECONFIG", &stack().admin)
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{BIN} runs: {e}"));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (mut out, err) = (
+            child.stdout.take().expect("stdout is piped"),
+            child.stderr.take().expect("stderr is piped"),
+        );
+        let lines = Arc::clone(&stderr);
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let mut text = lines.lock().unwrap_or_else(|p| p.into_inner());
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let seen = Arc::clone(&stderr);
+        let done = std::thread::spawn(move || {
+            let mut stdout = String::new();
+            let _ = out.read_to_string(&mut stdout);
+            let status = child.wait().expect("the command ends");
+            let _ = reader.join();
+            let stderr = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            Run {
+                code: status.code().unwrap_or(-1),
+                stdout,
+                stderr,
+            }
+        });
+        Meanwhile { stderr, done }
+    }
+
+    /// Blocks until the command's stderr holds `needle`; fails the test,
+    /// showing what it said, if it does not within `within`.
+    pub fn until(&self, needle: &str, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let text = self
+                .stderr
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if text.contains(needle) {
+                return;
+            }
+            if self.done.is_finished() || std::time::Instant::now() > deadline {
+                panic!("the command did not say {needle:?} within {within:?}; its stderr:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the command to end (its own --timeout bounds it).
+    pub fn join(self) -> Run {
+        self.done.join().expect("the command's reader ends")
     }
 }
 
@@ -335,15 +408,13 @@ impl App {
         self.jobgate_as(&stack().admin, args)
     }
 
-    /// jobgate as the admin, in this namespace, on a thread of its own: for a
-    /// test that acts on the cluster while the command runs.
-    pub fn jobgate_meanwhile(&self, args: &[&str]) -> std::thread::JoinHandle<Run> {
+    /// `kubectl jobgate ARGS -n NS` started beside the test: its stderr can
+    /// be waited on as it comes ([`Meanwhile::until`]), so a test acts once
+    /// the command is where it must be, never after a guessed sleep.
+    pub fn jobgate_meanwhile(&self, args: &[&str]) -> Meanwhile {
         let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         all.extend(["-n".to_string(), self.ns.clone()]);
-        std::thread::spawn(move || {
-            let all: Vec<&str> = all.iter().map(String::as_str).collect();
-            run(BIN, &stack().admin, &all, None)
-        })
+        Meanwhile::start(&all)
     }
 
     /// Waits (with jobgate, which the other tests check) until the chain is ready.
