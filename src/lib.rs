@@ -15,8 +15,8 @@
 //! - `narrate`: the one way to stderr for what commands report as they go
 //!   (text, JSON Lines, a terminal's live status line);
 //! - the pure core, its own crate (`jobgate-core`, re-exported here): `render`,
-//!   `events`, `diagnose`, `model`, `report`, `duration`. It cannot name kube or tokio: it
-//!   does not depend on them.
+//!   `events`, `diagnose`, `model`, `report`, `duration`. It cannot name kube
+//!   or tokio: it does not depend on them.
 
 pub mod actions;
 pub mod app;

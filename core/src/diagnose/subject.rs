@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::flux::{Job, Meta, PodTemplate, nullable};
+use crate::model::flux::{Job, JobSpec, Meta, nullable};
 use crate::model::{Key, Snapshot};
 
 /// Where a document is written: a file under the linted root, and the line
@@ -37,23 +37,10 @@ pub struct Manifest {
     #[serde(default, deserialize_with = "nullable")]
     pub metadata: Meta,
     #[serde(default, deserialize_with = "nullable")]
-    pub spec: ManifestSpec,
+    /// A Job's spec; of a workload, only its pod template is read.
+    pub spec: JobSpec,
     #[serde(skip)]
     pub location: Option<Location>,
-}
-
-/// The spec fields of Jobs, CronJobs and workloads the checks read.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ManifestSpec {
-    #[serde(default)]
-    pub backoff_limit: Option<i64>,
-    #[serde(default)]
-    pub active_deadline_seconds: Option<i64>,
-    #[serde(default)]
-    pub ttl_seconds_after_finished: Option<i64>,
-    #[serde(default, deserialize_with = "nullable")]
-    pub template: PodTemplate,
 }
 
 impl Manifest {
@@ -87,12 +74,7 @@ impl Manifest {
             api_version: "batch/v1".into(),
             kind: "Job".into(),
             metadata: job.metadata.clone(),
-            spec: ManifestSpec {
-                backoff_limit: job.spec.backoff_limit,
-                active_deadline_seconds: job.spec.active_deadline_seconds,
-                ttl_seconds_after_finished: job.spec.ttl_seconds_after_finished,
-                template: job.spec.template.clone(),
-            },
+            spec: job.spec.clone(),
             location: None,
         }
     }
