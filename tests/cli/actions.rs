@@ -47,6 +47,18 @@ pub(crate) fn patch(
         .unwrap();
 }
 
+/// Merge-patches a Kustomization of `apps` (its status with `status`).
+pub(crate) fn patch_ks(sb: &Sandbox, name: &str, body: Value, status: bool) {
+    patch(
+        sb,
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        name,
+        body,
+        status,
+    );
+}
+
 pub(crate) fn deletes(sb: &Sandbox) -> Vec<String> {
     sb.requests()
         .into_iter()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use jobgate_sandbox::{Fault, Sandbox};
 use serde_json::{Value, json};
 
-use super::actions::{live, patch};
+use super::actions::{live, patch, patch_ks};
 use super::{BIN, command, jobgate, run, sandbox};
 
 fn codes(report: &Value) -> Vec<String> {
@@ -68,17 +68,6 @@ struct Case {
     make: fn(&Sandbox),
 }
 
-fn ks_patch(sb: &Sandbox, name: &str, body: Value) {
-    patch(
-        sb,
-        "kustomize.toolkit.fluxcd.io",
-        "kustomizations",
-        name,
-        body,
-        false,
-    );
-}
-
 fn ready(sb: &Sandbox, name: &str, status: &str, reason: &str, message: &str) {
     let mut ks = sb
         .object(
@@ -125,12 +114,26 @@ const CASES: &[Case] = &[
     Case {
         code: "JG002",
         exit: 1,
-        make: |sb| ks_patch(sb, "app-pre-deploy", json!({"spec": {"force": false}})),
+        make: |sb| {
+            patch_ks(
+                sb,
+                "app-pre-deploy",
+                json!({"spec": {"force": false}}),
+                false,
+            )
+        },
     },
     Case {
         code: "JG003",
         exit: 1,
-        make: |sb| ks_patch(sb, "app-pre-deploy", json!({"spec": {"wait": false}})),
+        make: |sb| {
+            patch_ks(
+                sb,
+                "app-pre-deploy",
+                json!({"spec": {"wait": false}}),
+                false,
+            )
+        },
     },
     Case {
         code: "JG004",
@@ -150,26 +153,35 @@ const CASES: &[Case] = &[
         code: "JG005",
         exit: 0,
         make: |sb| {
-            ks_patch(
+            patch_ks(
                 sb,
                 "app-post-deploy",
                 json!({"spec": {"sourceRef": {"kind": "OCIRepository", "name": "my-app-cache"}}}),
+                false,
             )
         },
     },
     Case {
         code: "JG006",
         exit: 0,
-        make: |sb| ks_patch(sb, "app-deploy", json!({"spec": {"dependsOn": null}})),
+        make: |sb| {
+            patch_ks(
+                sb,
+                "app-deploy",
+                json!({"spec": {"dependsOn": null}}),
+                false,
+            )
+        },
     },
     Case {
         code: "JG007",
         exit: 0,
         make: |sb| {
-            ks_patch(
+            patch_ks(
                 sb,
                 "app-post-deploy",
                 json!({"spec": {"dependsOn": [{"name": "app-pre-deploy"}]}}),
+                false,
             )
         },
     },
@@ -185,10 +197,11 @@ const CASES: &[Case] = &[
         code: "JG011",
         exit: 1,
         make: |sb| {
-            ks_patch(
+            patch_ks(
                 sb,
                 "app-deploy",
                 json!({"spec": {"dependsOn": [{"name": "app-predeploy"}]}}),
+                false,
             )
         },
     },
@@ -196,10 +209,11 @@ const CASES: &[Case] = &[
         code: "JG012",
         exit: 0,
         make: |sb| {
-            ks_patch(
+            patch_ks(
                 sb,
                 "app-deploy",
                 json!({"spec": {"dependsOn": [{"name": "app-pre-deploy", "readyExpr": "dep.status.observedGeneration == dep.metadata.generation"}]}}),
+                false,
             )
         },
     },

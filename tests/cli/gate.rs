@@ -8,7 +8,7 @@ use jobgate_sandbox::{Fault, Sandbox};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use super::actions::{deletes, job, live, patch, push_and_await_fetch, push_and_fetch};
+use super::actions::{deletes, job, live, patch, patch_ks, push_and_await_fetch, push_and_fetch};
 use super::{BIN, STEP, command, jobgate};
 
 fn uid_of(sb: &Sandbox, name: &str) -> String {
@@ -42,18 +42,6 @@ async fn stderr_until(stderr: &mut BufReader<tokio::process::ChildStderr>, wante
     .await
     .unwrap_or_else(|_| panic!("no line with {wanted:?}; stderr so far:\n{seen}"));
     seen
-}
-
-/// Merge-patches a Kustomization of `apps` (its status with `status`).
-fn patch_ks(sb: &Sandbox, name: &str, body: serde_json::Value, status: bool) {
-    patch(
-        sb,
-        "kustomize.toolkit.fluxcd.io",
-        "kustomizations",
-        name,
-        body,
-        status,
-    );
 }
 
 /// Puts a finalizer on the Job `db-migration` (`Some`), or takes it off.
