@@ -86,14 +86,7 @@ fn ready(sb: &Sandbox, name: &str, status: &str, reason: &str, message: &str) {
         c["message"] = json!(message);
     }
     let body = json!({"status": {"conditions": ks["status"]["conditions"]}});
-    patch(
-        sb,
-        "kustomize.toolkit.fluxcd.io",
-        "kustomizations",
-        name,
-        body,
-        true,
-    );
+    patch_ks(sb, name, body, true);
 }
 
 const CASES: &[Case] = &[
