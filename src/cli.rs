@@ -141,6 +141,35 @@ pub enum Command {
   kubectl jobgate wait app-deploy -n apps --for revision=main@sha1:5a7c3e1f
   kubectl jobgate wait app-deploy -n apps --for revision=$GITHUB_SHA"))]
     Wait(WaitArgs),
+    /// Show the logs of a stage's Jobs: a header per pod, the newest run first.
+    ///
+    /// Reads the Jobs in the Kustomization's inventory, finds each one's pods (by the
+    /// Job controller's labels, kept only when that Job, by uid, created them: a re-run's
+    /// old pods are not mixed in) and prints the newest pod's log (--all-pods: every
+    /// attempt still there), each under a header with the Job, pod, attempt, phase and
+    /// exit code. Containers of a pod with several are prefixed (-c: one). -f follows the
+    /// running pod, then each retry that replaces it, until the Job finishes. When a
+    /// log cannot be read it says why (the Job's pods are gone, a container is still
+    /// waiting to start, pods/log is forbidden) and exits 2.
+    #[command(after_help = after("  kubectl jobgate logs app-pre-deploy -n apps
+  kubectl jobgate logs app-pre-deploy -n apps --all-pods
+  kubectl jobgate logs app-pre-deploy -n apps -f
+  kubectl jobgate logs app-pre-deploy -n apps --job db-migration --tail 50 --since 1h
+  kubectl jobgate logs app-pre-deploy -n apps -o json"))]
+    Logs(LogsArgs),
+    /// Show the Events of a stage: its Kustomization, source, Jobs and their pods.
+    ///
+    /// Merges, in the order they were last seen, the Events of the Kustomization, its
+    /// source, the Jobs in its inventory and their pods (also those already deleted,
+    /// whose Events outlive them), in kubectl's columns. Reads events.k8s.io/v1, or core
+    /// v1 where it is not served. --for-chain: every stage of the chain. -w: then the
+    /// Events as they come. A namespace whose Events are forbidden is reported (exit 2),
+    /// the others shown.
+    #[command(after_help = after("  kubectl jobgate events app-pre-deploy -n apps
+  kubectl jobgate events app-deploy -n apps --for-chain
+  kubectl jobgate events app-pre-deploy -n apps -w
+  kubectl jobgate events app-pre-deploy -n apps -o json"))]
+    Events(EventsArgs),
     /// Check the live chains for the configuration pitfalls that break Job gates.
     ///
     /// Reads the chains in the namespace (-A: all; NAME: those containing it), their
@@ -192,6 +221,60 @@ pub enum Command {
         #[arg(short, long, value_enum, value_name = "FORMAT")]
         output: Option<Output>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The Kustomization whose Jobs' logs to show.
+    pub name: String,
+    /// Only these Jobs of its inventory (repeatable).
+    #[arg(long = "job", value_name = "JOB")]
+    pub jobs: Vec<String>,
+    /// The last N lines of each log (of the first pod, with -f).
+    #[arg(long, value_name = "N")]
+    pub tail: Option<u32>,
+    /// Follow the running pod's log, then the retries, until each Job finishes.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The previous run of a restarted container (restartPolicy: OnFailure).
+    #[arg(short, long)]
+    pub previous: bool,
+    /// Every attempt still there, newest first (default: the newest pod of each Job).
+    #[arg(long, conflicts_with = "follow")]
+    pub all_pods: bool,
+    /// Only lines newer than this (e.g. 10m, 1h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<Duration>,
+    /// Only this container (default: all, each line prefixed when there are several).
+    #[arg(short, long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Output format (json or yaml for machines; not with -f).
+    #[arg(
+        short,
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        conflicts_with = "follow"
+    )]
+    pub output: Option<Output>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// The Kustomization whose Events to show.
+    pub name: String,
+    /// Every stage of its chain.
+    #[arg(long)]
+    pub for_chain: bool,
+    /// Then the Events as they come (JSON Lines with -o json).
+    #[arg(short, long)]
+    pub watch: bool,
+    /// Omit the header line.
+    #[arg(long)]
+    pub no_headers: bool,
+    /// Output format (json or yaml for machines).
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<Output>,
 }
 
 #[derive(Debug, Args)]
@@ -352,6 +435,8 @@ mod tests {
             "reconcile",
             "rerun",
             "wait",
+            "logs",
+            "events",
             "doctor",
             "lint",
             "completion",

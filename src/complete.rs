@@ -192,7 +192,7 @@ pub async fn complete(args: &[String], out: &mut dyn Write) -> std::io::Result<(
             }
             // A checkout's directory: the shell completes paths.
             Some("lint") => directive = DEFAULT,
-            Some("status" | "reconcile" | "rerun" | "wait" | "doctor") => {
+            Some("status" | "reconcile" | "rerun" | "wait" | "doctor" | "logs" | "events") => {
                 candidates.extend(
                     from_cluster(&typed, "kustomizations")
                         .await

@@ -15,7 +15,7 @@
 //! - `narrate`: the one way to stderr for what commands report as they go
 //!   (text, JSON Lines, a terminal's live status line);
 //! - the pure core, its own crate (`jobgate-core`, re-exported here): `render`,
-//!   `events`, `diagnose`, `model`, `report`, `duration`. It cannot name kube
+//!   `events`, `logs`, `timeline`, `diagnose`, `model`, `report`, `duration`. It cannot name kube
 //!   or tokio: it does not depend on them.
 
 pub mod actions;
@@ -28,4 +28,4 @@ pub mod error;
 pub mod narrate;
 pub mod settings;
 
-pub use jobgate_core::{diagnose, duration, events, model, render, report};
+pub use jobgate_core::{diagnose, duration, events, logs, model, render, report, timeline};

@@ -63,10 +63,34 @@ pub enum CommandSettings {
     Reconcile(ReconcileSettings),
     Rerun(RerunSettings),
     Wait(WaitSettings),
+    Logs(LogsSettings),
+    Events(EventsSettings),
     Doctor(DoctorSettings),
     Lint(LintSettings),
     Completion(clap_complete::Shell),
     Version(Format),
+}
+
+#[derive(Debug, Clone)]
+pub struct LogsSettings {
+    /// `-n`; `None`: the kubeconfig context's (never all: refused at parse time).
+    pub namespace: Option<String>,
+    pub request: actions::logs::Request,
+    pub follow: bool,
+    /// Table: the text view.
+    pub format: Format,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventsSettings {
+    /// `-n`; `None`: the kubeconfig context's (never all: refused at parse time).
+    pub namespace: Option<String>,
+    pub name: String,
+    pub for_chain: bool,
+    pub watch: bool,
+    pub no_headers: bool,
+    /// Table: kubectl's columns.
+    pub format: Format,
 }
 
 #[derive(Debug, Clone)]
@@ -179,12 +203,13 @@ impl WaitSettings {
     }
 }
 
-/// `-o` of doctor and lint: their findings are text, json or yaml.
+/// `-o` of the verbs whose report is not chains (doctor, lint, logs,
+/// events): text, json or yaml.
 fn findings_format(verb: &str, output: Option<cli::Output>) -> Result<Format, String> {
     match format_of(output) {
         f @ (Format::Table | Format::Json | Format::Yaml) => Ok(f),
         _ => Err(format!(
-            "{verb} prints its findings as text, or -o json|yaml: the other formats are views of chains"
+            "{verb} prints text, or -o json|yaml: the other formats are views of chains"
         )),
     }
 }
@@ -288,6 +313,29 @@ impl Settings {
                     format: format_of(w.output),
                 })
             }
+            Command::Logs(l) => CommandSettings::Logs(LogsSettings {
+                namespace: one_namespace("logs")?,
+                request: actions::logs::Request {
+                    namespace: String::new(),
+                    name: l.name,
+                    jobs: l.jobs,
+                    tail: l.tail.map(i64::from),
+                    since: l.since.filter(|d| !d.is_zero()),
+                    previous: l.previous,
+                    all_pods: l.all_pods,
+                    container: l.container,
+                },
+                follow: l.follow,
+                format: findings_format("logs", l.output)?,
+            }),
+            Command::Events(e) => CommandSettings::Events(EventsSettings {
+                namespace: one_namespace("events")?,
+                name: e.name,
+                for_chain: e.for_chain,
+                watch: e.watch,
+                no_headers: e.no_headers,
+                format: findings_format("events", e.output)?,
+            }),
             Command::Completion { shell } => CommandSettings::Completion(shell),
             Command::Doctor(d) => CommandSettings::Doctor(DoctorSettings {
                 names: d.names,

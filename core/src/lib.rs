@@ -7,6 +7,8 @@
 //! - `render`: views of a report (plus styles, time, width) as text, and the
 //!   narration lines of an event;
 //! - `events`: the versioned events commands narrate (`--progress json`);
+//! - `logs`, `timeline`: a stage's pods and their logs, its Kubernetes
+//!   Events, and their reports (`logs`, `events`);
 //! - `diagnose`: the configuration pitfalls of chains (`doctor`, `lint`), and
 //!   a Git checkout rendered as kustomize-controller renders it;
 //! - `model`: Flux semantics: the snapshot of a cluster, chains, states, progress;
@@ -16,9 +18,11 @@
 pub mod diagnose;
 pub mod duration;
 pub mod events;
+pub mod logs;
 pub mod model;
 pub mod render;
 pub mod report;
+pub mod timeline;
 
 #[cfg(test)]
 mod rng;

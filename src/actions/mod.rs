@@ -2,7 +2,9 @@
 //! return outcomes; they print only narration, to the writer they are given.
 
 pub mod doctor;
+pub mod events;
 pub mod follow;
+pub mod logs;
 pub mod reconcile;
 pub mod rerun;
 pub mod status;

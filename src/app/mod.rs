@@ -6,6 +6,7 @@
 
 mod diagnose;
 mod follow;
+mod inspect;
 mod rerun;
 mod status;
 
@@ -112,6 +113,8 @@ async fn execute(
         CommandSettings::Reconcile(r) => follow::reconcile(settings, r, out, narrator).await,
         CommandSettings::Rerun(r) => rerun::rerun(settings, r, journal, out, narrator).await,
         CommandSettings::Wait(w) => follow::wait(settings, w, out, narrator).await,
+        CommandSettings::Logs(l) => inspect::logs(settings, l, out, narrator).await,
+        CommandSettings::Events(e) => inspect::events(settings, e, out, narrator).await,
         CommandSettings::Doctor(d) => diagnose::doctor(settings, d, out, narrator).await,
         CommandSettings::Lint(l) => diagnose::lint(settings, l, out, narrator),
         CommandSettings::Completion(shell) => {

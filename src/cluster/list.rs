@@ -47,6 +47,25 @@ pub(crate) const DEPLOYMENTS: Resource = Resource {
     kind: "Deployment",
     plural: "deployments",
 };
+pub(crate) const PODS: Resource = Resource {
+    group: "",
+    version: "v1",
+    kind: "Pod",
+    plural: "pods",
+};
+/// The Event API `events` prefers, and the core one it falls back to.
+pub(crate) const EVENTS: Resource = Resource {
+    group: "events.k8s.io",
+    version: "v1",
+    kind: "Event",
+    plural: "events",
+};
+pub(crate) const CORE_EVENTS: Resource = Resource {
+    group: "",
+    version: "v1",
+    kind: "Event",
+    plural: "events",
+};
 pub(crate) const NAMESPACES: Resource = Resource {
     group: "",
     version: "v1",
@@ -89,7 +108,7 @@ enum ListMode {
 
 const LIST: ListMode = ListMode::Paged(5000);
 /// Concurrent LISTs at most.
-const FAN_OUT: usize = 6;
+pub(super) const FAN_OUT: usize = 6;
 
 impl Resource {
     pub(crate) fn path(&self, namespace: Option<&str>) -> String {
@@ -190,9 +209,9 @@ type KustomizationLists = (
 type Listing<T> = Result<Listed<T>, ClusterError>;
 
 /// A list's decodable items, and a sentence for each that was not.
-struct Listed<T> {
-    items: Vec<T>,
-    undecodable: Vec<Undecodable>,
+pub(super) struct Listed<T> {
+    pub(super) items: Vec<T>,
+    pub(super) undecodable: Vec<Undecodable>,
 }
 
 impl Cluster {
@@ -233,10 +252,20 @@ impl Cluster {
 
     /// All pages of one resource in one namespace (or all). Each page is
     /// decoded on the blocking pool while the next one downloads.
-    async fn list<T: DeserializeOwned + Send + 'static>(
+    pub(super) async fn list<T: DeserializeOwned + Send + 'static>(
         &self,
         res: Resource,
         namespace: Option<&str>,
+    ) -> Result<Listed<T>, ClusterError> {
+        self.list_selected(res, namespace, None).await
+    }
+
+    /// [`Cluster::list`], of the objects with these labels only.
+    pub(super) async fn list_selected<T: DeserializeOwned + Send + 'static>(
+        &self,
+        res: Resource,
+        namespace: Option<&str>,
+        labels: Option<&str>,
     ) -> Result<Listed<T>, ClusterError> {
         let started = Instant::now();
         let request = kube::core::Request::new(res.path(namespace));
@@ -256,6 +285,10 @@ impl Cluster {
                 (Some(t), ListMode::Paged(limit)) => {
                     ListParams::default().limit(limit).continue_token(t)
                 }
+            };
+            let params = match labels {
+                Some(l) => params.labels(l),
+                None => params,
             };
             let http = request
                 .list(&params)

@@ -7,8 +7,8 @@ use std::fmt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 
-use super::Cluster;
 use super::retry::Verb;
+use super::{Cluster, ClusterError};
 
 /// Why a Job shows no log tail: one sentence, for a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,4 +147,114 @@ pub struct FailedPod {
     pub exit_code: Option<i32>,
     /// Kubernetes' word for it (`Error`, `OOMKilled`, `DeadlineExceeded`).
     pub reason: Option<String>,
+}
+
+/// What to read of one container's log.
+#[derive(Debug, Clone, Default)]
+pub struct LogRequest {
+    pub container: String,
+    pub tail: Option<i64>,
+    pub since: Option<std::time::Duration>,
+    /// The previous run of a restarted container.
+    pub previous: bool,
+}
+
+impl LogRequest {
+    fn params(&self, follow: bool) -> LogParams {
+        LogParams {
+            container: Some(self.container.clone()).filter(|c| !c.is_empty()),
+            tail_lines: self.tail,
+            since_seconds: self.since.map(|d| d.as_secs().max(1) as i64),
+            previous: self.previous,
+            follow,
+            ..Default::default()
+        }
+    }
+}
+
+/// Why one container's log could not be read, as a user reads it: a
+/// forbidden `pods/log` names the permission.
+fn unreadable(ns: &str, e: kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => format!(
+            "reading it is forbidden ({}): it needs `get` on `pods/log` in namespace {ns} (examples/rbac.yaml has the role)",
+            s.message
+        ),
+        e => words(e),
+    }
+}
+
+impl Cluster {
+    /// The pods of the Job with this uid, oldest first: listed by the Job
+    /// controller's name label (the older `job-name` where the newer finds
+    /// none), kept when that Job owns them.
+    pub async fn job_pods(
+        &self,
+        ns: &str,
+        job: &str,
+        uid: &str,
+    ) -> Result<Vec<crate::logs::Pod>, ClusterError> {
+        for label in crate::logs::JOB_NAME_LABELS {
+            let selector = format!("{label}={job}");
+            let listed = self
+                .list_selected::<crate::logs::Pod>(super::list::PODS, Some(ns), Some(&selector))
+                .await?;
+            let runs = crate::logs::runs(listed.items, uid);
+            if !runs.is_empty() {
+                return Ok(runs);
+            }
+        }
+        Ok(vec![])
+    }
+
+    /// One container's log, or why it could not be read.
+    pub async fn container_log(
+        &self,
+        ns: &str,
+        pod: &str,
+        req: &LogRequest,
+    ) -> Result<String, String> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let params = req.params(false);
+        let started = std::time::Instant::now();
+        let log = self
+            .retrying(
+                &format!("get the log of pod {ns}/{pod}"),
+                Verb::Read,
+                || pods.logs(pod, &params),
+            )
+            .await
+            .map_err(|e| unreadable(ns, e));
+        self.log(
+            started,
+            &format!("read the log of pod {ns}/{pod} ({})", req.container),
+        );
+        log
+    }
+
+    /// A container's log as it is written, line by line, until the
+    /// container ends (the apiserver closes the stream), or why it cannot be.
+    pub async fn follow_log(
+        &self,
+        ns: &str,
+        pod: &str,
+        req: &LogRequest,
+    ) -> Result<impl futures::Stream<Item = Result<String, String>> + use<>, String> {
+        use futures::{AsyncBufReadExt, StreamExt};
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let params = req.params(true);
+        let ns_owned = ns.to_string();
+        let reader = self
+            .retrying(
+                &format!("follow the log of pod {ns}/{pod}"),
+                Verb::Read,
+                || pods.log_stream(pod, &params),
+            )
+            .await
+            .map_err(|e| unreadable(&ns_owned, e))?;
+        tracing::debug!("following the log of pod {ns}/{pod} ({})", req.container);
+        Ok(reader
+            .lines()
+            .map(|l| l.map_err(|e| format!("the log stream broke off: {e}"))))
+    }
 }

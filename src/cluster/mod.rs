@@ -5,6 +5,8 @@
 
 mod connect;
 mod error;
+mod events;
+mod feed;
 mod list;
 mod logs;
 mod retry;
@@ -13,7 +15,9 @@ mod write;
 
 pub use connect::KubeOptions;
 pub use error::ClusterError;
-pub use logs::NoLog;
+pub use events::{EventApi, NamespaceEvents};
+pub use feed::{Change, Feed};
+pub use logs::{LogRequest, NoLog};
 pub use watch::Watch;
 pub use write::{Deletion, FIELD_MANAGER};
 
@@ -30,7 +34,14 @@ pub const SPOKEN_APIS: &[(&str, &[&str])] = &[
     ),
     ("batch/v1", &["Job"]),
     ("apps/v1", &["Deployment (doctor)"]),
-    ("v1", &["Pod (logs)"]),
+    (
+        "v1",
+        &[
+            "Pod (logs)",
+            "Event (events, where events.k8s.io/v1 is not served)",
+        ],
+    ),
+    ("events.k8s.io/v1", &["Event (events)"]),
 ];
 
 /// Where to look.

@@ -52,7 +52,7 @@ pub const WATCH_GIVE_UP: std::time::Duration = std::time::Duration::from_secs(60
 /// The delays between a failing watch's attempts: 0.5 s doubling to 4 s, so a
 /// server back from a restart is seen within seconds (kube-runtime's default
 /// grows to 30 s, most of the give-up time).
-struct WatchBackoff {
+pub(super) struct WatchBackoff {
     next: std::time::Duration,
 }
 
@@ -96,7 +96,7 @@ pub struct Watch {
     narrator: crate::narrate::Narrator,
 }
 
-fn api_resource(r: Resource) -> ApiResource {
+pub(super) fn api_resource(r: Resource) -> ApiResource {
     ApiResource {
         group: r.group.into(),
         version: r.version.into(),

@@ -48,7 +48,7 @@ async fn doctor_finds_nothing_wrong_with_a_healthy_chain() {
     assert!(
         refused
             .stderr
-            .contains("doctor prints its findings as text, or -o json|yaml"),
+            .contains("doctor prints text, or -o json|yaml"),
         "{}",
         refused.stderr
     );

@@ -6,6 +6,7 @@
 mod actions;
 mod diagnose;
 mod gate;
+mod inspect;
 mod krew;
 mod matrix;
 mod narration;

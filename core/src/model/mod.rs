@@ -12,7 +12,7 @@ mod wanted;
 pub use chains::{Selection, analyze, stage_state, suggest};
 pub use flux::{Job, Kustomization, Snapshot, Source};
 pub use key::{Key, ReplacedJob, SourceKey};
-pub use select::{UnknownName, Unselectable, find_active, select};
+pub use select::{UnknownName, Unselectable, find, find_active, select};
 pub use wanted::{WaitFor, wait_for};
 
 /// Parses Kubernetes objects from YAML: a jobgate-sandbox Scenario, a `kind:

@@ -80,31 +80,41 @@ pub fn select(
     })
 }
 
+/// The Kustomization `ns/name`, suspended or not (verbs that only read).
+pub fn find<'a>(
+    snap: &'a Snapshot,
+    ns: &str,
+    name: &str,
+) -> Result<&'a Kustomization, Unselectable> {
+    if let Some(ks) = snap.kustomization(ns, name) {
+        return Ok(ks);
+    }
+    if let Some(u) = snap.undecodable(ns, name) {
+        return Err(Unselectable::Unreadable {
+            namespace: ns.to_string(),
+            name: name.to_string(),
+            error: u.error.clone(),
+        });
+    }
+    let unknown = select(snap, Some(ns), &[name.to_string()])
+        .err()
+        .unwrap_or_else(|| {
+            vec![UnknownName {
+                namespace: Some(ns.to_string()),
+                name: name.to_string(),
+                suggestions: vec![],
+            }]
+        });
+    Err(Unselectable::Unknown(unknown))
+}
+
 /// The Kustomization `ns/name`, not suspended.
 pub fn find_active<'a>(
     snap: &'a Snapshot,
     ns: &str,
     name: &str,
 ) -> Result<&'a Kustomization, Unselectable> {
-    let Some(ks) = snap.kustomization(ns, name) else {
-        if let Some(u) = snap.undecodable(ns, name) {
-            return Err(Unselectable::Unreadable {
-                namespace: ns.to_string(),
-                name: name.to_string(),
-                error: u.error.clone(),
-            });
-        }
-        let unknown = select(snap, Some(ns), &[name.to_string()])
-            .err()
-            .unwrap_or_else(|| {
-                vec![UnknownName {
-                    namespace: Some(ns.to_string()),
-                    name: name.to_string(),
-                    suggestions: vec![],
-                }]
-            });
-        return Err(Unselectable::Unknown(unknown));
-    };
+    let ks = find(snap, ns, name)?;
     if ks.spec.suspend {
         return Err(Unselectable::Suspended {
             namespace: ns.to_string(),

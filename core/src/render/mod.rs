@@ -3,9 +3,11 @@
 //! a terminal or the environment; `main` decides those and passes them in.
 
 pub mod findings;
+pub mod logs;
 mod mermaid;
 pub mod narration;
 mod table;
+pub mod timeline;
 mod tree;
 
 use jiff::Timestamp;

@@ -327,6 +327,27 @@ impl Sandbox {
         .map(|_| ())
     }
 
+    /// Deletes an object as a user would (Background propagation: what it
+    /// owns goes too), behind the client's back.
+    pub fn delete(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), errors::ApiError> {
+        let api = &self.shared.api;
+        let res = api
+            .registry
+            .find(group, "v1", plural)
+            .ok_or_else(errors::ApiError::no_route)?;
+        let opts = apiserver::DeleteOptions {
+            propagation: Some(apiserver::Propagation::Background),
+            ..Default::default()
+        };
+        api.delete(res, namespace, name, &opts).map(|_| ())
+    }
+
     /// Commits a new image tag to a simulated repository; returns the new revision.
     pub fn push(&self, namespace: &str, name: &str, image: &str) -> Result<String, String> {
         self.shared

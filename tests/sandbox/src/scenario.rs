@@ -87,6 +87,10 @@ pub struct JobScript {
     /// `POST /sandbox/v1/fix`): a failure no manifest change can cure.
     #[serde(default)]
     pub broken: bool,
+    /// The container never starts, waiting for this reason (`ImagePullBackOff`,
+    /// `CreateContainerConfigError`...): the pod stays Pending.
+    #[serde(default)]
+    pub waiting: Option<String>,
 }
 
 fn twenty() -> f64 {

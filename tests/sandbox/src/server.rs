@@ -991,6 +991,28 @@ async fn pod_log(
             "Get \"https://{node}:10250/containerLogs/{ns}/{pod}/{container}\": dial tcp {node}:10250: connect: connection refused"
         )));
     }
+    let status = obj.value["status"]["containerStatuses"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == container.as_str()))
+        .cloned()
+        .unwrap_or(Value::Null);
+    if truthy(&q, "previous") && status["lastState"]["terminated"].is_null() {
+        // The kubelet's words: there is no earlier run of it.
+        return Err(ApiError::bad_request(format!(
+            "previous terminated container \"{container}\" in pod \"{pod}\" not found"
+        )));
+    }
+    if let Some(reason) = status["state"]["waiting"]["reason"].as_str() {
+        // The kubelet's words for the common pending failures.
+        let why = match reason {
+            "ErrImagePull" => "image can't be pulled".to_string(),
+            "ImagePullBackOff" => "trying and failing to pull image".to_string(),
+            r => r.to_string(),
+        };
+        return Err(ApiError::bad_request(format!(
+            "container \"{container}\" in pod \"{pod}\" is waiting to start: {why}"
+        )));
+    }
     let log = s.api.store.log(&ns, &pod);
     if log.is_none() && obj.value["status"]["phase"] == "Pending" {
         return Err(ApiError::bad_request(format!(

@@ -83,6 +83,7 @@ impl Sim {
                 fail_when_image: None,
                 log: String::new(),
                 broken: false,
+                waiting: None,
             });
         let Some(job) = self.job_alive(key, uid) else {
             return;
@@ -133,20 +134,18 @@ impl Sim {
                     "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": key.1, "uid": uid, "controller": true, "blockOwnerDeletion": true}] },
                 "spec": { "containers": job["spec"]["template"]["spec"]["containers"], "restartPolicy": "Never", "nodeName": "sandbox-node" },
             });
-            if api
-                .create(
-                    self.ids.pods,
-                    Some(&key.0),
-                    pod_obj,
-                    &WriteOptions {
-                        manager: JC.into(),
-                        ..Default::default()
-                    },
-                )
-                .is_err()
-            {
+            let Ok(created) = api.create(
+                self.ids.pods,
+                Some(&key.0),
+                pod_obj,
+                &WriteOptions {
+                    manager: JC.into(),
+                    ..Default::default()
+                },
+            ) else {
                 return;
-            }
+            };
+            let pod_value = created.value.clone();
             self.event(
                 &job,
                 "Normal",
@@ -156,10 +155,60 @@ impl Sim {
             );
             st["active"] = json!(1);
             self.write_status(self.ids.jobs, key, st.clone(), JC);
+            self.event(
+                &pod_value,
+                "Normal",
+                "Scheduled",
+                &format!("Successfully assigned {}/{pod} to sandbox-node", key.0),
+                "default-scheduler",
+            );
             api.clock.sleep(self.timing.pod_start).await;
             let pkey = (key.0.clone(), pod.clone());
+            if let Some(reason) = &script.waiting {
+                // The container never starts (a bad image, a missing Secret):
+                // the pod stays Pending until the Job is deleted or its deadline.
+                let image = images.first().cloned().unwrap_or_default();
+                let message = match reason.as_str() {
+                    "ImagePullBackOff" | "ErrImagePull" => {
+                        format!("Back-off pulling image \"{image}\"")
+                    }
+                    _ => String::new(),
+                };
+                self.write_status(self.ids.pods, &pkey, json!({"phase": "Pending", "startTime": api.clock.rfc3339(),
+                    "containerStatuses": [{"name": container, "ready": false, "restartCount": 0, "image": image,
+                        "state": {"waiting": {"reason": reason, "message": message}}}]}), "kubelet");
+                self.event(
+                    &pod_value,
+                    "Warning",
+                    "Failed",
+                    &format!("Error: {reason}"),
+                    "kubelet",
+                );
+                let left =
+                    deadline.map(|d| api.clock.real(d).saturating_sub(start_instant.elapsed()));
+                match left {
+                    Some(l) => tokio::time::sleep(l).await,
+                    None => loop {
+                        api.clock.sleep(Duration::from_secs(60)).await;
+                        if self.job_alive(key, uid).is_none() {
+                            return;
+                        }
+                    },
+                }
+                if self.job_alive(key, uid).is_none() {
+                    return;
+                }
+                break "DeadlineExceeded";
+            }
             self.write_status(self.ids.pods, &pkey, json!({"phase": "Running", "podIP": "10.244.0.30", "startTime": api.clock.rfc3339(),
                 "containerStatuses": [{"name": container, "ready": true, "restartCount": 0, "image": images.first(), "state": {"running": {"startedAt": api.clock.rfc3339()}}}]}), "kubelet");
+            self.event(
+                &pod_value,
+                "Normal",
+                "Started",
+                &format!("Started container {container}"),
+                "kubelet",
+            );
             st["ready"] = json!(1);
             self.write_status(self.ids.jobs, key, st.clone(), JC);
             if !script.log.is_empty() {
