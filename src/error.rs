@@ -50,12 +50,12 @@ impl Exit {
     /// What the code means, in full (the README's table).
     pub fn meaning(self) -> &'static str {
         match self {
-            Exit::Ok => "success; every shown chain is healthy (or there is nothing to show)",
+            Exit::Ok => "success; every shown chain is healthy (or there is nothing to show); (logs, events) everything asked for was read, whatever the Jobs' outcome (gate on `wait`)",
             Exit::Unhealthy => {
                 "a shown chain has a failed or blocked stage; (reconcile, rerun, wait) a stage or Job failed, or a rerun stopped after deleting (its last line says what it deleted and the command that recovers); (doctor, lint) a finding of severity error"
             }
             Exit::Error => {
-                "usage or configuration error: bad flag, unknown name, missing Flux CRD, unreachable cluster, expired credentials, forbidden; a refusal, where nothing was changed (suspended or blocked stage, running Job without `--force`, a Job another stage owns, Jobs that cannot be listed, a Job replaced before its delete (409), a forbidden delete, not confirmed or no terminal to confirm on without `--yes`); a repository `lint` cannot read (a malformed YAML file, located as file:line:column; no Flux Kustomization; an unreadable directory); or a partial view (something could not be read: see the warnings on stderr)"
+                "usage or configuration error: bad flag, unknown name, missing Flux CRD, unreachable cluster, expired credentials, forbidden; a refusal, where nothing was changed (suspended or blocked stage, running Job without `--force`, a Job another stage owns, Jobs that cannot be listed, a Job replaced before its delete (409), a forbidden delete, not confirmed or no terminal to confirm on without `--yes`); a repository `lint` cannot read (a malformed YAML file, located as file:line:column; no Flux Kustomization; an unreadable directory); or a partial view (something could not be read: see the warnings on stderr; for `logs`, a log that could not be read, for `events`, a namespace whose Events could not; a stage without Jobs has no logs to show)"
             }
             Exit::Timeout => "`--timeout` expired",
             Exit::Interrupted => "interrupted (Ctrl-C)",

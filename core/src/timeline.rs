@@ -295,12 +295,21 @@ fn is_pod_name_of(job: &str, pod: &str) -> bool {
 }
 
 /// Orders Events as `kubectl events` does: by when they were last seen,
-/// oldest first (then first seen, then name, so the order is stable).
+/// oldest first. Within one second (what core `v1` timestamps resolve), an
+/// owner's Event comes before its children's (the Job's "Created pod"
+/// before that pod's "Scheduled"), then by first seen and name, so the order
+/// is stable.
 pub fn order(events: &mut [Occurrence]) {
     let time = |t: &Option<String>| t.as_deref().and_then(|s| s.parse::<jiff::Timestamp>().ok());
+    let rank = |e: &Occurrence| match e.object.kind.as_str() {
+        "Job" => 1,
+        "Pod" => 2,
+        _ => 0,
+    };
     events.sort_by(|a, b| {
         time(&a.last_seen)
             .cmp(&time(&b.last_seen))
+            .then_with(|| rank(a).cmp(&rank(b)))
             .then_with(|| time(&a.first_seen).cmp(&time(&b.first_seen)))
             .then_with(|| a.namespace.cmp(&b.namespace))
             .then_with(|| a.name.cmp(&b.name))

@@ -323,9 +323,9 @@ async fn events_merge_the_stages_objects_in_time_order() {
             "Progressing",
             "SuccessfulCreate",
             "SuccessfulCreate",
+            "SuccessfulCreate",
             "Scheduled",
             "Started",
-            "SuccessfulCreate",
             "BackoffLimitExceeded",
             "HealthCheckFailed"
         ],

@@ -127,6 +127,61 @@ fn a_failed_migration_fails_wait_and_status_with_the_real_log() {
         "{}",
         s.stdout
     );
+    // logs: this Job's pods (by uid), a header per attempt, the real log.
+    let logs = app.jobgate(&["logs", "app-pre-deploy", "--all-pods"]);
+    assert_eq!(logs.code, 0, "{}", logs.stderr);
+    let headers: Vec<&str> = logs
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("==> "))
+        .collect();
+    assert!(!headers.is_empty(), "{}", logs.stdout);
+    assert!(
+        headers.iter().all(|h| h.starts_with(&format!(
+            "==> Job {}/db-migration, pod db-migration-",
+            app.ns
+        )) && h.ends_with("): Failed, exit code 1 (Error) <==")),
+        "{headers:?}"
+    );
+    assert!(
+        headers[0].contains(&format!("(attempt {n} of {n})", n = headers.len())),
+        "the newest first: {headers:?}"
+    );
+    assert!(
+        logs.stdout
+            .contains("ERROR: column \"email\" of relation \"users\" already exists"),
+        "{}",
+        logs.stdout
+    );
+    // events: the real job controller's and Flux's Events, from events.k8s.io/v1.
+    let events = app.jobgate(&["events", "app-pre-deploy", "-o", "json"]);
+    assert_eq!(events.code, 0, "{}", events.stderr);
+    let ev = report(&events.stdout);
+    assert_eq!(ev["api"], "events.k8s.io/v1");
+    let seen: Vec<(String, String)> = ev["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            (
+                e["object"]["kind"].as_str().unwrap_or("").to_string(),
+                e["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    for (kind, reason) in [
+        ("Job", "SuccessfulCreate"),
+        ("Kustomization", "Progressing"),
+    ] {
+        assert!(
+            seen.contains(&(kind.to_string(), reason.to_string())),
+            "{kind} {reason} in {seen:?}"
+        );
+    }
+    assert!(
+        seen.iter().any(|(k, _)| k == "Pod"),
+        "the pods' Events (the scheduler's): {seen:?}"
+    );
     // Once Flux concludes: HealthCheckFailed, and the dependents blocked by it.
     let ks = app.kubectl(&[
         "wait",
