@@ -50,7 +50,9 @@ impl Exit {
     /// What the code means, in full (the README's table).
     pub fn meaning(self) -> &'static str {
         match self {
-            Exit::Ok => "success; every shown chain is healthy (or there is nothing to show); (logs, events) everything asked for was read, whatever the Jobs' outcome (gate on `wait`)",
+            Exit::Ok => {
+                "success; every shown chain is healthy (or there is nothing to show); (logs, events) everything asked for was read, whatever the Jobs' outcome (gate on `wait`)"
+            }
             Exit::Unhealthy => {
                 "a shown chain has a failed or blocked stage; (reconcile, rerun, wait) a stage or Job failed, or a rerun stopped after deleting (its last line says what it deleted and the command that recovers); (doctor, lint) a finding of severity error"
             }

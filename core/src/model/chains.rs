@@ -127,7 +127,7 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     let named: BTreeSet<&Key> = selection.names.iter().collect();
     let mut chains = vec![];
     for component in components(&nodes) {
-        let (order, cycle) = topological(&component, &nodes);
+        let (order, cycle) = topological(&component, &nodes, &dependents);
         let chain_stages: Vec<Stage> = order.iter().filter_map(|k| stages.remove(k)).collect();
         let Some(first) = chain_stages.first() else {
             continue;
@@ -521,7 +521,11 @@ fn components(nodes: &BTreeMap<Key, Node<'_>>) -> Vec<Vec<Key>> {
 /// Dependencies before dependents (ties by namespace/name). Stages in a
 /// cycle are placed where the cycle blocks the order, and returned as the cycle;
 /// stages downstream of a cycle follow it.
-fn topological(component: &[Key], nodes: &BTreeMap<Key, Node<'_>>) -> (Vec<Key>, Vec<Key>) {
+fn topological<'k>(
+    component: &'k [Key],
+    nodes: &'k BTreeMap<Key, Node<'_>>,
+    dependents: &BTreeMap<&'k Key, Vec<&'k Key>>,
+) -> (Vec<Key>, Vec<Key>) {
     let members: BTreeSet<&Key> = component.iter().collect();
     let mut pending: BTreeMap<&Key, usize> = component
         .iter()
@@ -543,7 +547,7 @@ fn topological(component: &[Key], nodes: &BTreeMap<Key, Node<'_>>) -> (Vec<Key>,
         while let Some(k) = ready.pop_first() {
             pending.remove(k);
             order.push(k.clone());
-            release(k, &mut pending, &mut ready, nodes);
+            release(k, &mut pending, &mut ready, dependents);
         }
         if pending.is_empty() {
             break;
@@ -563,25 +567,27 @@ fn topological(component: &[Key], nodes: &BTreeMap<Key, Node<'_>>) -> (Vec<Key>,
             cycle.push((*k).clone());
         }
         for k in in_cycle {
-            release(k, &mut pending, &mut ready, nodes);
+            release(k, &mut pending, &mut ready, dependents);
         }
     }
     (order, cycle)
 }
 
-/// `done` is placed: its dependents have one dependency less to wait for.
+/// `done` is placed: its dependents have one dependency less to wait for
+/// (one per edge: a dependency listed twice was counted twice). Only its
+/// dependents are visited, so a stage many depend on costs its fan-in, not
+/// the size of the chain.
 fn release<'k>(
     done: &Key,
     pending: &mut BTreeMap<&'k Key, usize>,
     ready: &mut BTreeSet<&'k Key>,
-    nodes: &BTreeMap<Key, Node<'_>>,
+    dependents: &BTreeMap<&'k Key, Vec<&'k Key>>,
 ) {
-    for (other, count) in pending.iter_mut() {
-        let edges = nodes[*other].deps.iter().filter(|d| *d == done).count();
-        if edges > 0 {
-            *count = count.saturating_sub(edges);
+    for other in dependents.get(done).into_iter().flatten() {
+        if let Some(count) = pending.get_mut(*other) {
+            *count = count.saturating_sub(1);
             if *count == 0 {
-                ready.insert(other);
+                ready.insert(*other);
             }
         }
     }
