@@ -467,3 +467,58 @@ async fn events_watch_adds_a_new_runs_events_as_they_come() {
         .unwrap();
     assert_eq!(status.code(), Some(130));
 }
+
+/// A pod of several containers: every container's log, each line prefixed
+/// with its container; `-c` one of them, unprefixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_of_several_containers_are_prefixed() {
+    let mut scenario = Scenario::builtin("failed").unwrap();
+    let pod = scenario
+        .objects
+        .iter_mut()
+        .find(|o| o["kind"] == "Pod" && o["metadata"]["name"] == "db-migration-b7t5n")
+        .expect("the newest pod");
+    pod["spec"]["initContainers"] =
+        serde_json::json!([{"name": "wait-for-db", "image": "busybox:1.37"}]);
+    pod["status"]["initContainerStatuses"] = serde_json::json!([{"name": "wait-for-db", "restartCount": 0,
+        "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]);
+    let sb = Sandbox::start(scenario).await.unwrap();
+    let r = jobgate(
+        &sb,
+        "logs-containers",
+        &["logs", "app-pre-deploy", "--tail", "1"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "==> Job apps/db-migration, pod db-migration-b7t5n (attempt 3 of 3): Failed, exit code 1 (Error) <==\n\
+         [wait-for-db] migration failed, rolling back\n\
+         [migration] migration failed, rolling back\n"
+    );
+    let one = jobgate(
+        &sb,
+        "logs-containers",
+        &["logs", "app-pre-deploy", "--tail", "1", "-c", "migration"],
+    )
+    .await;
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    assert!(
+        one.stdout
+            .ends_with("<==\nmigration failed, rolling back\n"),
+        "{}",
+        one.stdout
+    );
+    let containers: Vec<String> = sb
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/log"))
+        .map(|r| r.query)
+        .collect();
+    assert!(
+        containers
+            .iter()
+            .any(|q| q.contains("container=wait-for-db")),
+        "{containers:?}"
+    );
+}

@@ -140,6 +140,7 @@ fn the_text_view_has_a_header_per_pod_and_prefixes_several_containers() {
     [wait-for-db] ok
     ");
     assert_eq!(report.unavailable(), ["gone"]);
+    insta::assert_json_snapshot!("logs_report", report);
 }
 
 #[test]

@@ -131,6 +131,13 @@ fn a_stages_events_are_its_kustomizations_jobs_and_pods() {
     );
     let now: Timestamp = "2026-08-21T06:12:44Z".parse().unwrap();
     insta::assert_snapshot!(table(now, &kept, Columns::default()));
+    let report = EventsReport::new(
+        vec!["apps/app-pre-deploy".into()],
+        "events.k8s.io/v1".into(),
+        kept,
+        vec![],
+    );
+    insta::assert_json_snapshot!("events_report", report);
 }
 
 #[test]

@@ -959,24 +959,32 @@ async fn pod_log(
         .find("", "v1", "pods")
         .expect("pods are built in");
     let obj = s.api.get(pods, &ns, &pod)?;
-    let containers: Vec<String> = obj.value["spec"]["containers"]
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c["name"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let names = |field: &str| -> Vec<String> {
+        obj.value["spec"][field]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (containers, init) = (names("containers"), names("initContainers"));
     let container = match q.get("container") {
-        Some(c) if !containers.contains(c) => {
+        Some(c) if !containers.contains(c) && !init.contains(c) => {
             return Err(ApiError::bad_request(format!(
                 "container {c} is not valid for pod {pod}"
             )));
         }
         Some(c) => c.clone(),
-        None if containers.len() > 1 => {
+        None if containers.len() > 1 || !init.is_empty() => {
+            let init = if init.is_empty() {
+                String::new()
+            } else {
+                format!(" or one of the init containers: [{}]", init.join(" "))
+            };
             return Err(ApiError::bad_request(format!(
-                "a container name must be specified for pod {pod}, choose one of: [{}]",
+                "a container name must be specified for pod {pod}, choose one of: [{}]{init}",
                 containers.join(" ")
             )));
         }
@@ -991,9 +999,11 @@ async fn pod_log(
             "Get \"https://{node}:10250/containerLogs/{ns}/{pod}/{container}\": dial tcp {node}:10250: connect: connection refused"
         )));
     }
-    let status = obj.value["status"]["containerStatuses"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["name"] == container.as_str()))
+    let status = ["initContainerStatuses", "containerStatuses"]
+        .iter()
+        .filter_map(|f| obj.value["status"][f].as_array())
+        .flatten()
+        .find(|c| c["name"] == container.as_str())
         .cloned()
         .unwrap_or(Value::Null);
     if truthy(&q, "previous") && status["lastState"]["terminated"].is_null() {

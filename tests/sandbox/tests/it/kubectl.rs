@@ -360,3 +360,54 @@ async fn kubectl_wait_for_condition_ready() {
         "kustomization.kustomize.toolkit.fluxcd.io/app-deploy condition met"
     );
 }
+
+/// What `logs` and `events` read, as kubectl reads it: the Events of a Job
+/// (`kubectl events` reads events.k8s.io/v1), and a pod log's errors in the
+/// kubelet's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_reads_events_and_pod_logs_as_from_a_cluster() {
+    let h = start("failed").await;
+    let k = Kubectl::new(&h, "events");
+    let events = k.ok(&["events", "--for", "job/db-migration"]).await;
+    let header = events.lines().next().unwrap_or_default();
+    assert!(
+        header
+            .split_whitespace()
+            .eq(["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]),
+        "{events}"
+    );
+    assert!(
+        events.contains("BackoffLimitExceeded")
+            && events.contains("Created pod: db-migration-b7t5n"),
+        "{events}"
+    );
+    let core = k
+        .ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.kind=Pod",
+        ])
+        .await;
+    assert!(
+        core.contains("pod/db-migration-b7t5n") && core.contains("Scheduled"),
+        "{core}"
+    );
+    let previous = k.run(&["logs", "db-migration-b7t5n", "--previous"]).await;
+    assert_eq!(previous.code, 1);
+    assert_eq!(
+        previous.stderr.trim(),
+        "Error from server (BadRequest): previous terminated container \"migration\" in pod \"db-migration-b7t5n\" not found"
+    );
+    let tail = k
+        .ok(&[
+            "logs",
+            "db-migration-b7t5n",
+            "--tail",
+            "1",
+            "-c",
+            "migration",
+        ])
+        .await;
+    assert_eq!(tail, "migration failed, rolling back\n");
+}
