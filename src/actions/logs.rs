@@ -263,6 +263,67 @@ fn emit(out: &RefCell<&mut dyn Write>, text: &str) -> Result<(), AppError> {
     Ok(())
 }
 
+/// How long a followed log may stay open once its pod has finished: a
+/// kubelet closes it when the container exits, but not every node agent does
+/// (kwok's stays open), and a node that went away closes nothing.
+const AFTER_THE_END: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What `-f` knows of one Job, kept current from its watch.
+struct Tracked {
+    key: String,
+    uid: String,
+    job: Job,
+    pods: BTreeMap<String, Pod>,
+}
+
+impl Tracked {
+    /// Applies one change; `Some` when following must end (the Job went).
+    fn apply(
+        &mut self,
+        change: Option<Change>,
+        namespace: &str,
+        narrator: &Narrator,
+    ) -> Result<Option<Followed>, AppError> {
+        match change {
+            Some(Change::Applied { feed: 0, object }) => {
+                if let Ok(j) = serde_json::from_value::<Job>(object)
+                    && j.metadata.uid == self.uid
+                {
+                    self.job = j;
+                }
+            }
+            Some(Change::Deleted { feed: 0, .. }) => {
+                narrator.say(Event::Warning {
+                    message: format!(
+                        "Job {} was deleted while its logs were followed (a rerun, its TTL, or by hand)",
+                        self.key
+                    ),
+                });
+                return Ok(Some(Followed::Partial));
+            }
+            Some(Change::Applied { object, .. }) => {
+                if let Ok(p) = serde_json::from_value::<Pod>(object)
+                    && p.owned_by(&self.uid)
+                {
+                    self.pods.insert(p.metadata.name.clone(), p);
+                }
+            }
+            Some(Change::Deleted { .. }) => {}
+            Some(Change::Ended { why, .. }) => {
+                return Err(AppError::Refused(format!(
+                    "{why}: `logs -f` needs `watch` on jobs.batch and pods in namespace {namespace}"
+                )));
+            }
+            None => return Ok(Some(Followed::Partial)),
+        }
+        Ok(None)
+    }
+
+    fn finished(&self, pod: &str) -> bool {
+        self.pods.get(pod).is_none_or(Pod::finished)
+    }
+}
+
 async fn follow_job(
     cluster: &Cluster,
     req: &Request,
@@ -279,8 +340,7 @@ async fn follow_job(
         return Ok(Followed::Partial);
     };
     let uid = first.metadata.uid.clone();
-    let mut job = first.clone();
-    let mut pods: BTreeMap<String, Pod> = cluster
+    let pods: BTreeMap<String, Pod> = cluster
         .job_pods(&t.namespace, &t.name, &uid)
         .await?
         .into_iter()
@@ -297,117 +357,142 @@ async fn follow_job(
         })
         .unwrap_or(logs::JOB_NAME_LABELS[0]);
     let mut feed = cluster.job_feed(&t.namespace, &t.name, label);
+    let mut state = Tracked {
+        key: key.clone(),
+        uid,
+        job: first.clone(),
+        pods,
+    };
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut said: BTreeSet<String> = BTreeSet::new();
     let mut first_pod = true;
     loop {
-        let runs = logs::runs(pods.values().cloned().collect(), &uid);
+        let runs = logs::runs(state.pods.values().cloned().collect(), &state.uid);
         let attempts = runs.len();
-        if let Some(newest) = runs.last().filter(|p| !done.contains(&p.metadata.name)) {
-            let name = newest.metadata.name.clone();
-            let wanted = containers(newest, req.container.as_deref()).map_err(AppError::Usage)?;
-            let waiting: Vec<String> = wanted
-                .iter()
-                .filter(|c| !newest.started(c))
-                .filter_map(|c| newest.waiting(c).map(|w| logs::not_started(&name, c, w)))
-                .collect();
-            let pending = newest.status.phase == "Pending" || newest.status.phase.is_empty();
-            if !waiting.is_empty() || pending {
-                let waiting = if waiting.is_empty() {
-                    vec![format!(
-                        "pod {name} of Job {key} is pending: waiting for it to start"
-                    )]
-                } else {
-                    waiting
+        let newest = runs.last().filter(|p| !done.contains(&p.metadata.name));
+        let Some(newest) = newest else {
+            if matches!(state.job.phase().0, JobPhase::Succeeded | JobPhase::Failed) {
+                let outcome = match state.job.phase().0 {
+                    JobPhase::Succeeded => "succeeded",
+                    _ => "failed",
                 };
-                for w in waiting {
-                    if said.insert(w.clone()) {
-                        narrator.say(Event::Info { message: w });
-                    }
-                }
-            } else {
-                done.insert(name.clone());
-                let pod_view = PodLogs::of(newest, attempts);
-                let j = job_logs(t, &job, attempts);
-                emit(out, &format!("{}\n", view::header(&j, &pod_view)))?;
-                let tail = if first_pod { req.tail } else { None };
-                first_pod = false;
-                let several_containers = wanted.len() > 1;
-                let mut streams = vec![];
-                for c in &wanted {
-                    let prefix = match (several_jobs, several_containers) {
-                        (true, true) => format!("[{}/{}] ", t.name, c),
-                        (true, false) => format!("[{}] ", t.name),
-                        (false, true) => format!("[{c}] "),
-                        (false, false) => String::new(),
-                    };
-                    let prefix = crate::render::sanitize(&prefix);
-                    match cluster
-                        .follow_log(&t.namespace, &name, &request(req, c, tail))
-                        .await
-                    {
-                        Ok(s) => streams.push(s.map(move |l| (prefix.clone(), l)).boxed()),
-                        Err(why) => narrator.say(Event::Warning {
-                            message: format!(
-                                "the log of container {c} of pod {name} could not be read: {why}"
-                            ),
-                        }),
-                    }
-                }
-                let mut merged = futures::stream::select_all(streams);
-                while let Some((prefix, line)) = merged.next().await {
-                    match line {
-                        Ok(l) => emit(out, &format!("{prefix}{}\n", view::line(&l)))?,
-                        Err(why) => narrator.say(Event::Warning {
-                            message: format!("pod {name}: {why}"),
-                        }),
-                    }
-                }
-                continue;
-            }
-        } else if matches!(job.phase().0, JobPhase::Succeeded | JobPhase::Failed) {
-            narrator.say(Event::Info {
-                message: format!(
-                    "Job {key} {}",
-                    match job.phase().0 {
-                        JobPhase::Succeeded => "succeeded",
-                        _ => "failed",
-                    }
-                ),
-            });
-            return Ok(Followed::Finished);
-        }
-        match feed.next().await? {
-            Some(Change::Applied { feed: 0, object }) => {
-                if let Ok(j) = serde_json::from_value::<Job>(object)
-                    && j.metadata.uid == uid
-                {
-                    job = j;
-                }
-            }
-            Some(Change::Deleted { feed: 0, .. }) => {
-                narrator.say(Event::Warning {
-                    message: format!(
-                        "Job {key} was deleted while its logs were followed (a rerun, its TTL, or by hand)"
-                    ),
+                narrator.say(Event::Info {
+                    message: format!("Job {key} {outcome}"),
                 });
-                return Ok(Followed::Partial);
+                return Ok(Followed::Finished);
             }
-            Some(Change::Applied { object, .. }) => {
-                if let Ok(p) = serde_json::from_value::<Pod>(object)
-                    && p.owned_by(&uid)
-                {
-                    pods.insert(p.metadata.name.clone(), p);
+            if let Some(end) = state.apply(feed.next().await?, &t.namespace, narrator)? {
+                return Ok(end);
+            }
+            continue;
+        };
+        let name = newest.metadata.name.clone();
+        let wanted: Vec<String> = containers(newest, req.container.as_deref())
+            .map_err(AppError::Usage)?
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let waiting: Vec<String> = wanted
+            .iter()
+            .filter(|c| !newest.started(c))
+            .filter_map(|c| newest.waiting(c).map(|w| logs::not_started(&name, c, w)))
+            .collect();
+        let pending = newest.status.phase == "Pending" || newest.status.phase.is_empty();
+        if !waiting.is_empty() || pending {
+            let waiting = if waiting.is_empty() {
+                vec![format!(
+                    "pod {name} of Job {key} is pending: waiting for it to start"
+                )]
+            } else {
+                waiting
+            };
+            for w in waiting {
+                if said.insert(w.clone()) {
+                    narrator.say(Event::Info { message: w });
                 }
             }
-            Some(Change::Deleted { .. }) => {}
-            Some(Change::Ended { why, .. }) => {
-                return Err(AppError::Refused(format!(
-                    "{why}: `logs -f` needs `watch` on jobs.batch and pods in namespace {}",
-                    t.namespace
-                )));
+            if let Some(end) = state.apply(feed.next().await?, &t.namespace, narrator)? {
+                return Ok(end);
             }
-            None => return Ok(Followed::Partial),
+            continue;
+        }
+        done.insert(name.clone());
+        let j = job_logs(t, &state.job, attempts);
+        emit(
+            out,
+            &format!("{}\n", view::header(&j, &PodLogs::of(newest, attempts))),
+        )?;
+        let tail = if first_pod { req.tail } else { None };
+        first_pod = false;
+        let prefix = |c: &str| {
+            crate::render::sanitize(&match (several_jobs, wanted.len() > 1) {
+                (true, true) => format!("[{}/{c}] ", t.name),
+                (true, false) => format!("[{}] ", t.name),
+                (false, true) => format!("[{c}] "),
+                (false, false) => String::new(),
+            })
+        };
+        if newest.finished() {
+            // Nothing more will be written: read it once.
+            for c in &wanted {
+                match cluster
+                    .container_log(&t.namespace, &name, &request(req, c, tail))
+                    .await
+                {
+                    Ok(log) => {
+                        let p = prefix(c);
+                        let text: String = log
+                            .lines()
+                            .map(|l| format!("{p}{}\n", view::line(l)))
+                            .collect();
+                        emit(out, &text)?;
+                    }
+                    Err(why) => narrator.say(Event::Warning {
+                        message: format!(
+                            "the log of container {c} of pod {name} could not be read: {why}"
+                        ),
+                    }),
+                }
+            }
+            continue;
+        }
+        let mut streams = vec![];
+        for c in &wanted {
+            let p = prefix(c);
+            match cluster
+                .follow_log(&t.namespace, &name, &request(req, c, tail))
+                .await
+            {
+                Ok(s) => streams.push(s.map(move |l| (p.clone(), l)).boxed()),
+                Err(why) => narrator.say(Event::Warning {
+                    message: format!(
+                        "the log of container {c} of pod {name} could not be read: {why}"
+                    ),
+                }),
+            }
+        }
+        let mut merged = futures::stream::select_all(streams);
+        // The pod's end, as its watch tells it, ends the streams a little later.
+        let mut closing: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        loop {
+            tokio::select! {
+                line = merged.next() => match line {
+                    Some((p, Ok(l))) => emit(out, &format!("{p}{}\n", view::line(&l)))?,
+                    Some((_, Err(why))) => narrator.say(Event::Warning {
+                        message: format!("pod {name}: {why}"),
+                    }),
+                    None => break,
+                },
+                change = feed.next() => {
+                    if let Some(end) = state.apply(change?, &t.namespace, narrator)? {
+                        return Ok(end);
+                    }
+                    if closing.is_none() && state.finished(&name) {
+                        closing = Some(Box::pin(tokio::time::sleep(AFTER_THE_END)));
+                    }
+                }
+                _ = async { if let Some(c) = closing.as_mut() { c.await } }, if closing.is_some() => break,
+            }
         }
     }
 }

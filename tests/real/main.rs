@@ -619,3 +619,38 @@ fn a_watch_expired_by_etcd_compaction_lists_again_without_a_false_pass() {
         .count();
     assert!(lists > 3, "an expired watch was listed again: {}", r.stderr);
 }
+
+/// `logs -f` against the real Job controller: it follows the first attempt,
+/// waits through the controller's back-off for the retry, follows that one,
+/// and ends when the Job does.
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn logs_follow_a_failed_attempt_and_its_retry() {
+    let app = App::new("follow", Migration::FailsTwice, "1m");
+    let created = app.kubectl(&["wait", "--for=create", "job/db-migration", "--timeout=120s"]);
+    assert!(created.contains("condition met"), "{created}");
+    // The retry comes 10 s after the first pod fails: -f starts well before it.
+    let r = app.jobgate(&["logs", "app-pre-deploy", "-f", "--timeout", "180s"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let headers: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("==> ")).collect();
+    assert_eq!(headers.len(), 2, "{}", r.stdout);
+    assert!(headers[0].contains("(attempt 1 of 1)"), "{headers:?}");
+    assert!(
+        headers[1].contains("(attempt 2 of 2)"),
+        "the retry, under its own header: {headers:?}"
+    );
+    assert_eq!(
+        r.stdout
+            .matches("ERROR: column \"email\" of relation \"users\" already exists")
+            .count(),
+        2,
+        "both attempts' logs: {}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .contains(&format!("Job {}/db-migration failed", app.ns)),
+        "{}",
+        r.stderr
+    );
+}

@@ -199,6 +199,9 @@ pub enum Migration {
     Succeeds,
     /// Its pod exits 1 (kwok's `jobgate.test/fail` stage), with `backoffLimit: 0`.
     Fails,
+    /// As `Fails`, with `backoffLimit: 1`: a failed attempt, then a retry
+    /// (after the real Job controller's 10 s back-off) that fails too.
+    FailsTwice,
 }
 
 /// One test's namespace, git repository and chain (`app-pre-deploy` →
@@ -438,7 +441,10 @@ impl App {
             "spec:\n  template:\n    spec:\n",
             "spec:\n  backoffLimit: 0\n  template:\n    spec:\n",
         );
-        if migration == Migration::Fails {
+        if migration == Migration::FailsTwice {
+            job = job.replace("  backoffLimit: 0\n", "  backoffLimit: 1\n");
+        }
+        if migration != Migration::Succeeds {
             job = job.replace(
                 "  template:\n    spec:\n",
                 "  template:\n    metadata:\n      labels: {jobgate.test/fail: \"true\"}\n    spec:\n",
