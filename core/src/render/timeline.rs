@@ -36,9 +36,9 @@ pub fn last_seen(now: Timestamp, e: &Occurrence) -> String {
     }
 }
 
-/// `job/db-migration`, as kubectl names the object.
+/// `Job/db-migration`, as `kubectl events` names the object.
 pub fn object(e: &Occurrence) -> String {
-    format!("{}/{}", e.object.kind.to_lowercase(), e.object.name)
+    format!("{}/{}", e.object.kind, e.object.name)
 }
 
 fn cells(now: Timestamp, e: &Occurrence, columns: Columns) -> Vec<String> {

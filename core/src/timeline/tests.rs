@@ -8,6 +8,57 @@ use super::*;
 use crate::render::timeline::{Columns, last_seen, table};
 
 const FAILED: &str = include_str!("../../../tests/sandbox/scenarios/failed.yaml");
+const REAL: &str = include_str!("../../../tests/fixtures/real/events.yaml");
+
+/// The real kube-apiserver's Events of a failed Job, through both APIs:
+/// the same Occurrences, and every one of them the stage's.
+#[test]
+fn real_events_of_both_apis_decode_alike_and_belong_to_the_stage() {
+    let doc: serde_json::Value = serde_saphyr::from_str(REAL).expect("the recording");
+    let items = |api: &str| doc[api]["items"].as_array().expect("items").clone();
+    let mut v1: Vec<Occurrence> = items("eventsV1")
+        .into_iter()
+        .map(|e| {
+            serde_json::from_value::<EventV1>(e)
+                .expect("decodes")
+                .into()
+        })
+        .collect();
+    let mut core: Vec<Occurrence> = items("coreV1")
+        .into_iter()
+        .map(|e| {
+            serde_json::from_value::<CoreEvent>(e)
+                .expect("decodes")
+                .into()
+        })
+        .collect();
+    order(&mut v1);
+    order(&mut core);
+    assert_eq!(v1, core);
+    let mut subjects = Subjects::default();
+    subjects
+        .jobs
+        .insert(("rec-events".into(), "db-migration".into()));
+    let kept = select(&mut subjects, v1);
+    let reasons: Vec<(&str, &str)> = kept
+        .iter()
+        .map(|e| (e.object.kind.as_str(), e.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("Job", "SuccessfulCreate"),
+            ("Pod", "Scheduled"),
+            ("Job", "SuccessfulCreate"),
+            ("Pod", "Scheduled"),
+            ("Job", "BackoffLimitExceeded"),
+        ]
+    );
+    // The scheduler writes only eventTime (no deprecated timestamps, no count).
+    let scheduled = &kept[1];
+    assert_eq!(scheduled.count, 1);
+    assert!(scheduled.last_seen.is_some() && scheduled.reporter == "default-scheduler");
+}
 
 fn core_events(text: &str) -> Vec<Occurrence> {
     let doc: serde_json::Value = serde_saphyr::from_str(text).expect("a scenario");
@@ -110,23 +161,23 @@ fn a_stages_events_are_its_kustomizations_jobs_and_pods() {
     let kept = select(&mut subjects, events);
     let objects: Vec<String> = kept.iter().map(crate::render::timeline::object).collect();
     assert!(
-        !objects.contains(&"kustomization/app-deploy".to_string()),
+        !objects.contains(&"Kustomization/app-deploy".to_string()),
         "{objects:?}"
     );
     assert!(
-        !objects.contains(&"pod/db-migration-cleanup-x1y2z".to_string()),
+        !objects.contains(&"Pod/db-migration-cleanup-x1y2z".to_string()),
         "{objects:?}"
     );
     assert!(
-        objects.contains(&"pod/db-migration-b7t5n".to_string()),
+        objects.contains(&"Pod/db-migration-b7t5n".to_string()),
         "{objects:?}"
     );
     assert!(
-        objects.contains(&"pod/db-migration-0-k2j4h".to_string()),
+        objects.contains(&"Pod/db-migration-0-k2j4h".to_string()),
         "indexed: {objects:?}"
     );
     assert!(
-        objects.contains(&"job/db-migration".to_string()),
+        objects.contains(&"Job/db-migration".to_string()),
         "{objects:?}"
     );
     let now: Timestamp = "2026-08-21T06:12:44Z".parse().unwrap();
