@@ -127,7 +127,17 @@ impl Feed {
                             feed: i,
                             object: value(o),
                         }),
-                        Event::Init | Event::InitDone => {}
+                        Event::InitDone => {
+                            let w = &self.subjects[i];
+                            tracing::debug!(
+                                "watching {}",
+                                Where {
+                                    plural: w.resource.plural,
+                                    namespace: Some(&w.namespace),
+                                }
+                            );
+                        }
+                        Event::Init => {}
                     }
                 }
                 Err(e) => {

@@ -306,6 +306,21 @@ fn rerun_replaces_only_the_stages_own_job_through_real_flux() {
         "name",
     ]);
     assert!(!old_pods.trim().is_empty());
+    // events -w beside the rerun: the new run's Events arrive from the watch.
+    let events = app.jobgate_meanwhile(&[
+        "events",
+        "app-pre-deploy",
+        "-w",
+        "-o",
+        "json",
+        "-v",
+        "--timeout",
+        "45s",
+    ]);
+    events.until(
+        &format!("jobgate: watching events in namespace {}", app.ns),
+        std::time::Duration::from_secs(60),
+    );
     let r = app.jobgate(&["rerun", "app-pre-deploy", "--yes", "--timeout", "180s"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let new = app.uid("db-migration");
@@ -314,6 +329,24 @@ fn rerun_replaces_only_the_stages_own_job_through_real_flux() {
         app.uid("cache-refresh"),
         post,
         "the post stage's Job untouched"
+    );
+    let watched = events.join();
+    assert_eq!(
+        watched.code, 3,
+        "ended by its --timeout: {}",
+        watched.stderr
+    );
+    let created: std::collections::BTreeSet<String> = watched
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["reason"] == "SuccessfulCreate")
+        .filter_map(|e| e["message"].as_str().map(String::from))
+        .collect();
+    assert!(
+        created.len() >= 2,
+        "the first run's pod, then the rerun's, from the watch: {created:?}\n{}",
+        watched.stdout
     );
     // Background propagation: the real garbage collector removed the old pods.
     let now = app.kubectl(&[
