@@ -14,7 +14,7 @@ use kube::runtime::watcher::{self, Event};
 
 use super::error::{Where, root_cause};
 use super::list::Resource;
-use super::watch::{WATCH_GIVE_UP, WatchBackoff, api_resource};
+use super::watch::{WATCH_GIVE_UP, WatchBackoff, api_resource, status_of};
 use super::{Cluster, ClusterError};
 
 /// What to watch: a resource in a namespace, optionally by selectors.
@@ -152,13 +152,7 @@ impl Feed {
 
     /// A watch error: fatal, the end of this feed, or retried (said).
     fn failed(&mut self, i: usize, e: watcher::Error) -> Result<Option<Change>, ClusterError> {
-        let status = match &e {
-            watcher::Error::InitialListFailed(kube::Error::Api(s))
-            | watcher::Error::WatchStartFailed(kube::Error::Api(s))
-            | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.as_ref().clone()),
-            watcher::Error::WatchError(s) => Some(s.as_ref().clone()),
-            _ => None,
-        };
+        let status = status_of(&e);
         let s = &self.subjects[i];
         let here = Where {
             plural: s.resource.plural,

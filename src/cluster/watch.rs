@@ -96,6 +96,17 @@ pub struct Watch {
     narrator: crate::narrate::Narrator,
 }
 
+/// The apiserver's Status a watch failed with, if it answered one.
+pub(super) fn status_of(e: &watcher::Error) -> Option<kube::core::Status> {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.as_ref().clone()),
+        watcher::Error::WatchError(s) => Some(s.as_ref().clone()),
+        _ => None,
+    }
+}
+
 pub(super) fn api_resource(r: Resource) -> ApiResource {
     ApiResource {
         group: r.group.into(),
@@ -444,13 +455,7 @@ fn failed(
     if feed.gap {
         return Ok(());
     }
-    let status = match &e {
-        watcher::Error::InitialListFailed(kube::Error::Api(s))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
-        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.as_ref().clone()),
-        watcher::Error::WatchError(s) => Some(s.as_ref().clone()),
-        _ => None,
-    };
+    let status = status_of(&e);
     let here = Where {
         plural: feed.resource.plural,
         namespace: feed.namespace.as_deref(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use jobgate_sandbox::{Fault, Options, Sandbox, Scenario};
 use serde_json::{Value, json};
 
-use super::{BIN, STEP, command, jobgate, run};
+use super::{BIN, STEP, command, interrupted, jobgate, run};
 
 pub(crate) async fn live(name: &str, speed: f64) -> Sandbox {
     Sandbox::start_with(
@@ -874,21 +874,9 @@ async fn an_interrupted_rerun_says_how_to_recover() {
     })
     .await
     .expect("the rerun got as far as the reconcile request");
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        tokio::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .await
-            .unwrap()
-            .success()
-    );
-    let status = tokio::time::timeout(STEP, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let code = interrupted(&mut child).await;
     stderr.read_to_string(&mut seen).await.unwrap();
-    assert_eq!(status.code(), Some(130), "{seen}");
+    assert_eq!(code, Some(130), "{seen}");
     assert!(
         seen.ends_with("stopped after deleting job.batch/db-migration in apps and requesting a reconcile of apps/app-pre-deploy: Flux recreates them when it handles the request; follow that (or ask again) with `kubectl jobgate reconcile app-pre-deploy -n apps`\n"),
         "{seen}"

@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::actions::{deletes, job, live, patch, patch_ks, push_and_await_fetch, push_and_fetch};
-use super::{BIN, STEP, command, jobgate};
+use super::{BIN, STEP, command, interrupt, jobgate};
 
 fn uid_of(sb: &Sandbox, name: &str) -> String {
     job(sb, name).unwrap()["metadata"]["uid"]
@@ -73,17 +73,6 @@ fn spawn(
         .unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
     (child, stderr)
-}
-
-/// Sends SIGINT, as Ctrl-C does.
-async fn interrupt(child: &tokio::process::Child) {
-    let pid = child.id().unwrap().to_string();
-    let sent = tokio::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(sent.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,10 +7,9 @@ use std::process::Stdio;
 use jobgate_sandbox::{Fault, Options, Sandbox, Scenario};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 use super::actions::job;
-use super::{BIN, STEP, command, jobgate, sandbox};
+use super::{BIN, STEP, command, interrupted, jobgate, sandbox};
 
 /// The canonical chain under its controllers at `speed`, `db-migration` scripted by `edit`.
 async fn scripted(
@@ -452,20 +451,7 @@ async fn events_watch_adds_a_new_runs_events_as_they_come() {
             .unwrap()
             .starts_with("db-migration-")
     );
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .await
-            .unwrap()
-            .success()
-    );
-    let status = tokio::time::timeout(STEP, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(interrupted(&mut child).await, Some(130));
 }
 
 /// A pod of several containers: every container's log, each line prefixed

@@ -122,6 +122,27 @@ async fn next_document(
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
 }
 
+/// Sends SIGINT, as Ctrl-C does.
+async fn interrupt(child: &tokio::process::Child) {
+    let pid = child.id().expect("the command runs").to_string();
+    let sent = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .expect("kill runs");
+    assert!(sent.success());
+}
+
+/// Ctrl-C, then the exit code once the command has ended (within a step).
+async fn interrupted(child: &mut tokio::process::Child) -> Option<i32> {
+    interrupt(child).await;
+    tokio::time::timeout(STEP, child.wait())
+        .await
+        .expect("the command ends after Ctrl-C")
+        .expect("the command's status")
+        .code()
+}
+
 fn stage_states(report: &Value) -> Vec<(String, String)> {
     report["chains"]
         .as_array()
@@ -678,20 +699,7 @@ async fn watch_streams_json_lines_and_ctrl_c_exits_130() {
         "DeadlineExceeded"
     );
 
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .await
-            .unwrap()
-            .success()
-    );
-    let status = tokio::time::timeout(STEP, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(interrupted(&mut child).await, Some(130));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
