@@ -293,6 +293,19 @@ impl Sandbox {
             .collect())
     }
 
+    /// A served resource of version v1 (the versions tests write).
+    fn resource(
+        &self,
+        group: &str,
+        plural: &str,
+    ) -> Result<resources::ResourceId, errors::ApiError> {
+        self.shared
+            .api
+            .registry
+            .find(group, "v1", plural)
+            .ok_or_else(errors::ApiError::no_route)
+    }
+
     /// Merge-patches an object, or its status with `status`, with the API's
     /// semantics (field manager `sandbox-test`): how tests change the cluster
     /// behind the client's back.
@@ -306,10 +319,7 @@ impl Sandbox {
         status: bool,
     ) -> Result<(), errors::ApiError> {
         let api = &self.shared.api;
-        let res = api
-            .registry
-            .find(group, "v1", plural)
-            .ok_or_else(errors::ApiError::no_route)?;
+        let res = self.resource(group, plural)?;
         let opts = apiserver::WriteOptions {
             manager: "sandbox-test".into(),
             status,
@@ -337,10 +347,7 @@ impl Sandbox {
         name: &str,
     ) -> Result<(), errors::ApiError> {
         let api = &self.shared.api;
-        let res = api
-            .registry
-            .find(group, "v1", plural)
-            .ok_or_else(errors::ApiError::no_route)?;
+        let res = self.resource(group, plural)?;
         let opts = apiserver::DeleteOptions {
             propagation: Some(apiserver::Propagation::Background),
             ..Default::default()
