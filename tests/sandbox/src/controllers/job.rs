@@ -154,7 +154,7 @@ impl Sim {
                 JC,
             );
             st["active"] = json!(1);
-            self.write_status(self.ids.jobs, key, st.clone(), JC);
+            self.write_status(self.ids.jobs, key, counted(&st), JC);
             self.event(
                 &pod_value,
                 "Normal",
@@ -210,7 +210,7 @@ impl Sim {
                 "kubelet",
             );
             st["ready"] = json!(1);
-            self.write_status(self.ids.jobs, key, st.clone(), JC);
+            self.write_status(self.ids.jobs, key, counted(&st), JC);
             if !script.log.is_empty() {
                 api.store.append_log(&key.0, &pod, &script.log);
             }
@@ -261,7 +261,7 @@ impl Sim {
                     break "BackoffLimitExceeded";
                 }
             }
-            self.write_status(self.ids.jobs, key, st.clone(), JC);
+            self.write_status(self.ids.jobs, key, counted(&st), JC);
             // The job controller's backoff before the next pod (10 s, doubling).
             api.clock
                 .sleep(Duration::from_secs(10u64 << (attempt.min(5) - 1)))
@@ -303,7 +303,7 @@ impl Sim {
             }
         };
         st["conditions"] = json!(conditions);
-        self.write_status(self.ids.jobs, key, st, JC);
+        self.write_status(self.ids.jobs, key, counted(&st), JC);
         self.event(&job, event.0, event.1, event.2, JC);
         // ttlSecondsAfterFinished: the TTL controller deletes the Job and its pods.
         if let Some(ttl) = job["spec"]["ttlSecondsAfterFinished"].as_f64() {
@@ -318,4 +318,15 @@ impl Sim {
             }
         }
     }
+}
+
+/// A Job's status as kube-apiserver serves it: `active`, `succeeded` and
+/// `failed` are `omitempty` counts, gone while zero (`ready` and `terminating`
+/// are pointers, written as 0).
+fn counted(status: &Value) -> Value {
+    let mut out = status.clone();
+    if let Some(map) = out.as_object_mut() {
+        map.retain(|k, v| !(["active", "succeeded", "failed"].contains(&k.as_str()) && v == 0));
+    }
+    out
 }

@@ -15,6 +15,7 @@ use crate::STEP;
 const HEALTHY: &str = include_str!("../../../fixtures/real/healthy.yaml");
 const FAILED_JOB: &str = include_str!("../../../fixtures/real/failed-job.yaml");
 const FAILED_APPLY: &str = include_str!("../../../fixtures/real/failed-apply.yaml");
+const RERUN: &str = include_str!("../../../fixtures/real/rerun-in-progress.yaml");
 const LIST_LAYOUT: &str = include_str!("../../../fixtures/real/list-layout.txt");
 
 /// Status fields the sandbox does not model (listed so that a new one shows up).
@@ -243,6 +244,79 @@ async fn a_failed_migration_has_the_shape_real_flux_gives_it() {
             "{name}"
         );
     }
+}
+
+/// `rerun app-pre-deploy` caught mid-way: the stage's Job deleted, the
+/// reconcile requested, the new Job running and the stage in its health check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_in_progress_has_the_shape_real_flux_gives_it() {
+    // Slow enough (a pod runs 2 s) that the poll below cannot miss the window.
+    let sb = Sandbox::start_with(
+        Scenario::builtin("canonical").unwrap(),
+        Options {
+            speed: 10.0,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let old =
+        sb.object("batch", "jobs", "apps", "db-migration").unwrap()["metadata"]["uid"].clone();
+    sb.delete("batch", "jobs", "apps", "db-migration").unwrap();
+    sb.merge_patch(
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "apps",
+        "app-pre-deploy",
+        &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "fidelity-rerun"}}}),
+        false,
+    )
+    .unwrap();
+    let in_health_check = |ks: &Value| {
+        ks["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Healthy" && c["status"] == "Unknown")
+    };
+    let deadline = tokio::time::Instant::now() + STEP;
+    let (pre, job) = loop {
+        let pre = sb
+            .object(
+                "kustomize.toolkit.fluxcd.io",
+                "kustomizations",
+                "apps",
+                "app-pre-deploy",
+            )
+            .unwrap();
+        let job = sb.object("batch", "jobs", "apps", "db-migration");
+        if let Some(job) = job
+            && job["metadata"]["uid"] != old
+            && job["status"]["active"] == 1
+            && in_health_check(&pre)
+        {
+            break (pre, job);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rerun never reached its health check: {}",
+            pre["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let items = recorded(RERUN);
+    same(
+        "app-pre-deploy",
+        &pre,
+        real(&items, "Kustomization", "app-pre-deploy"),
+    );
+    assert_eq!(
+        shape(&job).into_iter().collect::<Vec<_>>(),
+        shape(real(&items, "Job", "db-migration"))
+            .into_iter()
+            .collect::<Vec<_>>(),
+        "the re-created Job: the sandbox (left) and real Kubernetes (right) differ"
+    );
 }
 
 /// Real Flux does not default a namespace: the guide's Job without one fails
