@@ -443,6 +443,61 @@ fn reconcile_with_source_and_wait_for_revision_follow_a_real_push() {
     }
 }
 
+/// `wait --nudge` after a push: jobgate asks each dependent to reconcile as
+/// soon as its dependency is ready on the revision, and real Flux handles
+/// those requests rather than its dependency poll (the time this saves is
+/// measured by `tests/bench/real`, not here).
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn wait_nudge_asks_each_dependent_once_its_dependency_is_ready() {
+    let mut app = App::new("nudge", Migration::Succeeds, "1m");
+    app.ready();
+    let sha = app.push("v5.0.0", Migration::Succeeds);
+    let r = app.jobgate(&[
+        "wait",
+        "app-post-deploy",
+        "--for",
+        &format!("revision={sha}"),
+        "--nudge",
+        "--progress",
+        "text",
+        "--timeout",
+        "180s",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for (stage, dependency) in [
+        ("app-deploy", "app-pre-deploy"),
+        ("app-post-deploy", "app-deploy"),
+    ] {
+        let nudged = format!(
+            "► {}/{stage}: dependencies ready, reconcile requested (no dependency poll)",
+            app.ns
+        );
+        let ready = format!(
+            "✔ {}/{dependency}: ready at main@sha1:{}",
+            app.ns,
+            &sha[..8]
+        );
+        let (at_ready, at_nudge) = (r.stderr.find(&ready), r.stderr.find(&nudged));
+        assert!(
+            matches!((at_ready, at_nudge), (Some(a), Some(b)) if a < b),
+            "{stage} is nudged once {dependency} is ready:\n{}",
+            r.stderr
+        );
+        let ks = app.get(&format!("kustomization/{stage}"));
+        let requested = &ks["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"];
+        assert!(requested.is_string(), "{stage} carries jobgate's request");
+        assert_eq!(
+            &ks["status"]["lastHandledReconcileAt"], requested,
+            "Flux handled jobgate's request to {stage}"
+        );
+        assert_eq!(
+            ks["status"]["lastAppliedRevision"],
+            format!("main@sha1:{sha}")
+        );
+    }
+}
+
 /// After a failed migration the user pushes the fix and gates on it: the old
 /// run's failed Job stands until Flux re-creates it while applying the fix.
 #[test]
