@@ -368,9 +368,8 @@ impl Job {
     /// outcome is decided then, so they count as the final condition does.
     pub fn phase(&self) -> (JobPhase, Option<&Condition>) {
         let c = &self.status.conditions;
-        if self.spec.suspend == Some(true) {
-            return (JobPhase::Suspended, None);
-        }
+        // The outcome first: Flux's reader never looks at `suspend`, so a
+        // finished Job suspended afterwards keeps its outcome.
         for (type_, phase) in [
             ("Failed", JobPhase::Failed),
             ("Complete", JobPhase::Succeeded),
@@ -380,6 +379,9 @@ impl Job {
             if is_true(c, type_) {
                 return (phase, condition(c, type_));
             }
+        }
+        if self.spec.suspend == Some(true) {
+            return (JobPhase::Suspended, None);
         }
         if self.status.start_time.is_none() {
             return (JobPhase::Pending, None);
@@ -731,6 +733,20 @@ mod tests {
 
     fn job(yaml: &str) -> Job {
         serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    /// Found on the real apiserver: a completed Job suspended afterwards (as
+    /// the bench's loaded Jobs are) was shown `Suspended`, not `Succeeded`.
+    #[test]
+    fn a_finished_job_suspended_afterwards_keeps_its_outcome() {
+        let done = job(
+            "spec: {suspend: true}\nstatus: {conditions: [{type: Complete, status: 'True', reason: CompletionsReached}]}",
+        );
+        assert_eq!(done.phase().0, JobPhase::Succeeded);
+        let failed = job(
+            "spec: {suspend: true}\nstatus: {conditions: [{type: Failed, status: 'True', reason: BackoffLimitExceeded}]}",
+        );
+        assert_eq!(failed.phase().0, JobPhase::Failed);
     }
 
     #[test]
