@@ -225,6 +225,7 @@ async fn a_forbidden_pod_log_names_the_permission() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_waiting_to_start_says_why() {
     let sb = scripted(100.0, |s| s.waiting = Some("ImagePullBackOff".into())).await;
+    let old = job(&sb, "db-migration").unwrap()["metadata"]["uid"].clone();
     let rerun = jobgate(
         &sb,
         "logs-waiting",
@@ -232,20 +233,29 @@ async fn a_container_waiting_to_start_says_why() {
     )
     .await;
     assert_eq!(rerun.code, 0, "{}", rerun.stderr);
-    // Until the new pod has been told to wait.
+    // Until the new Job's pod has been told to wait: before that it is
+    // Pending without container statuses, and the log endpoint says only
+    // that its container is waiting to start.
     let deadline = tokio::time::Instant::now() + STEP;
-    let r = loop {
-        let r = jobgate(&sb, "logs-waiting", &["logs", "app-pre-deploy"]).await;
-        if r.stderr.contains("waiting to start") || tokio::time::Instant::now() > deadline {
-            break r;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    while !sb.objects("", "pods", "apps").iter().any(|p| {
+        p["metadata"]["labels"]["controller-uid"] != old
+            && p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                == "ImagePullBackOff"
+    }) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new pod waits on its image: {:#?}",
+            sb.objects("", "pods", "apps")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let r = jobgate(&sb, "logs-waiting", &["logs", "app-pre-deploy"]).await;
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stdout.contains("Pending (ImagePullBackOff) <=="),
-        "{}",
-        r.stdout
+        "{}\n{}",
+        r.stdout,
+        r.stderr
     );
     assert!(
         r.stderr.contains("container migration of pod db-migration-")

@@ -253,6 +253,20 @@ impl Sandbox {
             .map(|o| o.value.clone())
     }
 
+    /// The objects of a namespace as stored, by API group and plural (`v1`).
+    pub fn objects(&self, group: &str, plural: &str, namespace: &str) -> Vec<serde_json::Value> {
+        let api = &self.shared.api;
+        let Some(res) = api.registry.find(group, "v1", plural) else {
+            return Vec::new();
+        };
+        api.store
+            .list(api.registry.storage(res), Some(namespace))
+            .0
+            .into_iter()
+            .map(|o| o.value.clone())
+            .collect()
+    }
+
     /// The store's resourceVersion now: a mark for [`Sandbox::versions_since`].
     pub fn resource_version(&self) -> u64 {
         self.shared.api.store.resource_version()
