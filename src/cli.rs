@@ -49,6 +49,12 @@ pub struct Global {
     /// How long one request may take (e.g. 10s, 1m; 0 means no limit).
     #[arg(long, global = true, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Read lists in pages of this many objects, as kubectl does; 0 (the
+    /// default) reads each in one request, which a real kube-apiserver serves
+    /// from its watch cache and is several times faster than pages read
+    /// from etcd. Pages bound what the server holds for a list at once.
+    #[arg(long, global = true, value_name = "N", default_value_t = 0)]
+    pub chunk_size: u32,
     /// Act as this user (impersonation).
     #[arg(long = "as", global = true, value_name = "USER")]
     pub as_user: Option<String>,

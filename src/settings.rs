@@ -370,6 +370,7 @@ impl Settings {
                 request_timeout: Some(request_timeout).filter(|d| !d.is_zero()),
                 impersonate: g.as_user,
                 impersonate_groups: g.as_group,
+                chunk_size: g.chunk_size,
             },
             namespaces,
             color,

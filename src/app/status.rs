@@ -80,6 +80,10 @@ fn show(
     out: &mut dyn Write,
 ) -> Result<(), AppError> {
     let data = matches!(st.format, Format::Json | Format::Yaml);
+    if data && !st.watch {
+        render::write_data(report, st.format, out)?;
+        return out.flush().map_err(AppError::Output);
+    }
     let text = match (st.watch, st.format) {
         (true, Format::Json) => render::json_line(report),
         // A stream of YAML documents, as `kubectl get -w -o yaml` writes them.

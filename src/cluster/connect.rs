@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
+use super::list::ListMode;
 use super::{Cluster, ClusterError};
 
 /// How to reach the cluster, resolved from the command line.
@@ -21,6 +22,8 @@ pub struct KubeOptions {
     pub request_timeout: Option<Duration>,
     pub impersonate: Option<String>,
     pub impersonate_groups: Vec<String>,
+    /// Objects per list page (`--chunk-size`); 0: one list each.
+    pub chunk_size: u32,
 }
 
 fn describe(e: KubeconfigError, options: &KubeOptions) -> ClusterError {
@@ -191,5 +194,9 @@ pub(super) async fn connect(
         server,
         ca,
         narrator,
+        list_mode: match options.chunk_size {
+            0 => ListMode::Whole,
+            n => ListMode::Paged(n),
+        },
     })
 }

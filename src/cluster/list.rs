@@ -8,16 +8,16 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use futures::StreamExt;
+use http_body_util::BodyExt;
 use kube::api::ListParams;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 
 use super::error::Where;
 use super::retry::Verb;
+use super::stream::{ListDecoder, ListMeta, Listed, NameOnly};
 use super::{Cluster, ClusterError, Scope};
 use crate::diagnose::Manifest;
-use crate::model::flux::{Meta, Undecodable, is_namespace_name};
+use crate::model::flux::{Undecodable, is_namespace_name};
 use crate::model::{Job, Kustomization, Snapshot, Source};
 
 /// A served resource, by its REST coordinates.
@@ -93,20 +93,23 @@ pub(crate) const SOURCES: [Resource; 3] = [
     },
 ];
 
-/// How lists are read (see the README's benchmark table for the measurements).
-#[derive(Debug, Clone, Copy)]
-enum ListMode {
-    /// `limit`/`continue` pages of this many items.
+/// How lists are read. Measured on real kube-apiserver 1.36 with 15,000
+/// Kustomizations and 10,000 Jobs (`tests/bench/real`; the README's table):
+/// pages of 5,000 take 2.5x as long as one list, since a `continue` page is
+/// read from etcd while one list is served from the watch cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ListMode {
+    /// One consistent list (no `resourceVersion`, no `limit`): as fresh as a
+    /// read from etcd, and since Kubernetes 1.31 (consistent reads from
+    /// cache) served from the watch cache. `resourceVersion=0` would be as
+    /// fast but may be stale, which a gate cannot take.
+    Whole,
+    /// `limit`/`continue` pages of this many items (`--chunk-size N`).
     Paged(u32),
-    /// One `resourceVersion=0` list, served from the apiserver's watch cache.
-    #[expect(
-        dead_code,
-        reason = "the measured alternative to pagination (slower: see the README), kept to re-measure"
-    )]
-    Cached,
 }
 
-const LIST: ListMode = ListMode::Paged(5000);
+/// Body chunks read ahead of the decoder, at most.
+const CHUNKS_IN_FLIGHT: usize = 8;
 /// Concurrent LISTs at most.
 pub(super) const FAN_OUT: usize = 6;
 
@@ -124,78 +127,6 @@ impl Resource {
     }
 }
 
-#[derive(Deserialize)]
-struct RawList<'a> {
-    #[serde(borrow, default)]
-    items: Vec<&'a RawValue>,
-}
-
-/// A list's metadata alone (the items are skipped, not decoded).
-#[derive(Deserialize)]
-struct MetaOnly {
-    #[serde(default)]
-    metadata: ListMeta,
-}
-
-#[derive(Deserialize, Default)]
-struct ListMeta {
-    #[serde(rename = "continue", default)]
-    continue_: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct NameOnly {
-    #[serde(default)]
-    metadata: Meta,
-}
-
-/// The list's `metadata`, wherever the server wrote it: kube-apiserver puts a
-/// built-in list's before the items and a custom resource's after them (its
-/// keys are sorted), so no position can be assumed. The items are skipped,
-/// not decoded.
-fn list_meta(body: &[u8]) -> Result<ListMeta, serde_json::Error> {
-    serde_json::from_slice::<MetaOnly>(body).map(|m| m.metadata)
-}
-
-#[derive(Deserialize)]
-#[serde(bound(deserialize = "T: DeserializeOwned"))]
-struct Items<T> {
-    #[serde(default = "Vec::new")]
-    items: Vec<T>,
-}
-
-/// Decodes one page in a single pass; if an item does not decode, again item
-/// by item, so that only that item is skipped (and reported).
-fn decode_page<T: DeserializeOwned>(body: &[u8]) -> Result<Listed<T>, serde_json::Error> {
-    if let Ok(page) = serde_json::from_slice::<Items<T>>(body) {
-        return Ok(Listed {
-            items: page.items,
-            undecodable: vec![],
-        });
-    }
-    let page: RawList<'_> = serde_json::from_slice(body)?;
-    let mut listed = Listed {
-        items: Vec::with_capacity(page.items.len()),
-        undecodable: vec![],
-    };
-    for raw in page.items {
-        match serde_json::from_str::<T>(raw.get()) {
-            Ok(item) => listed.items.push(item),
-            Err(e) => {
-                let meta = serde_json::from_str::<NameOnly>(raw.get())
-                    .map(|n| n.metadata)
-                    .unwrap_or_default();
-                listed.undecodable.push(Undecodable {
-                    namespace: meta.namespace,
-                    name: meta.name,
-                    error: e.to_string(),
-                });
-            }
-        }
-    }
-    Ok(listed)
-}
-
 /// Kustomizations listed, gaps, namespaces that could not be read, and
 /// Kustomizations that did not decode.
 type KustomizationLists = (
@@ -208,19 +139,14 @@ type KustomizationLists = (
 /// The outcome of listing one resource in one namespace.
 type Listing<T> = Result<Listed<T>, ClusterError>;
 
-/// A list's decodable items, and a sentence for each that was not.
-pub(super) struct Listed<T> {
-    pub(super) items: Vec<T>,
-    pub(super) undecodable: Vec<Undecodable>,
-}
-
 impl Cluster {
-    /// One GET, its body collected once; retried as [`Cluster::retrying`] says.
-    async fn fetch(
+    /// One GET of a list, decoded on the blocking pool while its body
+    /// streams in ([`ListDecoder`]); retried as [`Cluster::retrying`] says.
+    async fn fetch_list<T: DeserializeOwned + Send + 'static>(
         &self,
         request: http::Request<Vec<u8>>,
         what: &str,
-    ) -> Result<bytes::Bytes, ClusterError> {
+    ) -> Result<Result<(Listed<T>, ListMeta), serde_json::Error>, ClusterError> {
         let (parts, body) = request.into_parts();
         let once = || async {
             let mut request = http::Request::new(kube::client::Body::from(body.clone()));
@@ -229,8 +155,9 @@ impl Cluster {
             *request.headers_mut() = parts.headers.clone();
             let response = self.client.send(request).await?;
             let status = response.status();
-            let bytes = response.into_body().collect_bytes().await?;
+            let mut body = response.into_body();
             if !status.is_success() {
+                let bytes = body.collect_bytes().await?;
                 // Decode the Status as kube does, so errors map alike.
                 let mut status_obj = serde_json::from_slice::<kube::core::Status>(&bytes)
                     .unwrap_or_else(|_| {
@@ -242,8 +169,26 @@ impl Cluster {
                 status_obj.code = status.as_u16();
                 return Err(kube::Error::Api(Box::new(status_obj)));
             }
-            // serde_json checks UTF-8 where it matters (in strings) as it parses.
-            Ok(bytes)
+            // A few chunks in flight between the socket and the decoder.
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(CHUNKS_IN_FLIGHT);
+            let decoding = tokio::task::spawn_blocking(move || {
+                let mut decoder = ListDecoder::<T>::default();
+                while let Some(chunk) = rx.blocking_recv() {
+                    decoder.feed(&chunk);
+                }
+                decoder.finish()
+            });
+            while let Some(frame) = body.frame().await {
+                if let Ok(data) = frame?.into_data()
+                    && tx.send(data).await.is_err()
+                {
+                    break;
+                }
+            }
+            drop(tx);
+            decoding
+                .await
+                .map_err(|e| kube::Error::Service(Box::new(e)))
         };
         self.retrying(what, Verb::Read, once)
             .await
@@ -276,11 +221,15 @@ impl Cluster {
             }
             .to_string()
         };
-        let mut decoding = vec![];
+        let mut listed = Listed {
+            items: vec![],
+            undecodable: vec![],
+        };
+        let mut pages = 0;
         let mut token: Option<String> = None;
         loop {
-            let params = match (&token, LIST) {
-                (_, ListMode::Cached) => ListParams::default().match_any(),
+            let params = match (&token, self.list_mode) {
+                (_, ListMode::Whole) => ListParams::default(),
                 (None, ListMode::Paged(limit)) => ListParams::default().limit(limit),
                 (Some(t), ListMode::Paged(limit)) => {
                     ListParams::default().limit(limit).continue_token(t)
@@ -293,33 +242,25 @@ impl Cluster {
             let http = request
                 .list(&params)
                 .map_err(|e| ClusterError::Decode(e.to_string()))?;
-            let body = self
-                .fetch(http, &format!("list {}", here()))
+            let (page, meta) = self
+                .fetch_list::<T>(http, &format!("list {}", here()))
                 .await
                 .map_err(|e| match namespace {
                     None => e.across_namespaces(),
                     Some(_) => e,
-                })?;
-            let meta =
-                list_meta(&body).map_err(|e| ClusterError::Decode(format!("{}: {e}", here())))?;
-            decoding.push(tokio::task::spawn_blocking(move || decode_page::<T>(&body)));
+                })?
+                .map_err(|e| ClusterError::Decode(format!("{}: {e}", here())))?;
+            pages += 1;
+            if listed.items.is_empty() {
+                listed.items = page.items;
+            } else {
+                listed.items.extend(page.items);
+            }
+            listed.undecodable.extend(page.undecodable);
             match meta.continue_.filter(|c| !c.is_empty()) {
                 Some(next) => token = Some(next),
                 None => break,
             }
-        }
-        let pages = decoding.len();
-        let mut listed = Listed {
-            items: vec![],
-            undecodable: vec![],
-        };
-        for page in decoding {
-            let page = page
-                .await
-                .map_err(|e| ClusterError::Decode(format!("{}: {e}", here())))?;
-            let page = page.map_err(|e| ClusterError::Decode(format!("{}: {e}", here())))?;
-            listed.items.extend(page.items);
-            listed.undecodable.extend(page.undecodable);
         }
         self.log(
             started,
@@ -723,29 +664,4 @@ fn merge_sources(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_continue_token_is_found_before_or_after_the_items() {
-        let token = |body: &str| list_meta(body.as_bytes()).unwrap().continue_;
-        // A built-in list (Jobs), as kube-apiserver writes it.
-        assert_eq!(
-            token(
-                r#"{"kind":"JobList","apiVersion":"batch/v1","metadata":{"continue":"t1"},"items":[{"metadata":{"name":"a"}}]}"#
-            ),
-            Some("t1".into())
-        );
-        // A custom-resource list: keys sorted, the items' metadata first.
-        assert_eq!(
-            token(
-                r#"{"apiVersion":"kustomize.toolkit.fluxcd.io/v1","items":[{"metadata":{"name":"a","resourceVersion":"1"}}],"kind":"KustomizationList","metadata":{"continue":"t2","resourceVersion":"9"}}"#
-            ),
-            Some("t2".into())
-        );
-        assert_eq!(token(r#"{"items":[],"metadata":{}}"#), None);
-    }
 }

@@ -10,6 +10,7 @@ mod feed;
 mod list;
 mod logs;
 mod retry;
+mod stream;
 mod watch;
 mod write;
 
@@ -70,6 +71,8 @@ pub struct Cluster {
     ca: String,
     /// Where retries, watch trouble and `-v` are said.
     narrator: Narrator,
+    /// How lists are read (`--chunk-size`).
+    list_mode: list::ListMode,
 }
 
 impl Cluster {

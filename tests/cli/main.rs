@@ -459,20 +459,37 @@ async fn scale_needs_the_same_requests_as_one_app() {
 
 /// kube-apiserver writes a custom-resource list's `continue` token after the
 /// items; reading the first `metadata` found lost it, and with it every page
-/// after the first (5,000 of 15,003 Kustomizations on a real cluster).
+/// after the first (5,000 of 15,003 Kustomizations on a real cluster). Lists
+/// are read whole unless `--chunk-size` asks for pages, as kubectl's does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_resource_lists_are_read_past_the_first_page() {
     let sb = Sandbox::start(Scenario::scale(1_700)).await.unwrap();
-    let r = jobgate(&sb, "pages", &["status", "-A", "-o", "json", "-v"]).await;
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let report: Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(report["chains"].as_array().unwrap().len(), 1_700);
-    assert!(
-        r.stderr
-            .contains("listed kustomizations in all namespaces (5100 items, 2 page(s))"),
-        "{}",
-        r.stderr
-    );
+    for (args, pages) in [
+        (&["--chunk-size", "5000"][..], "5100 items, 2 page(s)"),
+        (&["--chunk-size", "0"][..], "5100 items, 1 page(s)"),
+        (&[][..], "5100 items, 1 page(s)"),
+    ] {
+        let r = jobgate(
+            &sb,
+            "pages",
+            &[&["status", "-A", "-o", "json", "-v"][..], args].concat(),
+        )
+        .await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let report: Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(
+            report["chains"].as_array().unwrap().len(),
+            1_700,
+            "{args:?}"
+        );
+        assert!(
+            r.stderr.contains(&format!(
+                "listed kustomizations in all namespaces ({pages})"
+            )),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

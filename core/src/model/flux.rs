@@ -10,6 +10,16 @@ use serde::{Deserialize, Deserializer};
 use super::key::{Key, SourceKey};
 use crate::report::JobPhase;
 
+/// `null` or absent becomes empty; the list keeps no spare capacity (the
+/// lists of many thousands of objects are held at once).
+pub(crate) fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    let mut v = Option::<Vec<T>>::deserialize(d)?.unwrap_or_default();
+    v.shrink_to_fit();
+    Ok(v)
+}
+
 /// `null` or absent becomes the default.
 pub(crate) fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
     d: D,
@@ -41,10 +51,10 @@ pub struct Meta {
     /// Only the labels jobgate reads.
     #[serde(default, deserialize_with = "nullable")]
     pub labels: Labels,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "list")]
     pub finalizers: Vec<String>,
     /// Who wrote which fields: only the manager and operation are read.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "list")]
     pub managed_fields: Vec<ManagedFields>,
 }
 
@@ -132,7 +142,7 @@ pub struct Kustomization {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KustomizationSpec {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "list")]
     pub depends_on: Vec<Dependency>,
     #[serde(default, deserialize_with = "nullable")]
     pub source_ref: SourceRef,
@@ -153,7 +163,7 @@ pub struct KustomizationSpec {
     #[serde(default)]
     pub target_namespace: Option<String>,
     /// Objects whose health gates the stage, besides (or instead of) `wait`.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "list")]
     pub health_checks: Vec<HealthCheck>,
 }
 
@@ -199,7 +209,7 @@ pub struct KustomizationStatus {
     /// −1 until the first success; absent before the controller saw the object.
     #[serde(default)]
     pub observed_generation: Option<i64>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "list")]
     pub conditions: Vec<Condition>,
     #[serde(default)]
     pub last_applied_revision: Option<String>,
@@ -215,7 +225,7 @@ pub struct KustomizationStatus {
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Inventory {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "list")]
     pub entries: Vec<InventoryEntry>,
 }
 
@@ -257,7 +267,7 @@ pub struct SourceStatus {
     pub observed_generation: Option<i64>,
     #[serde(default)]
     pub last_handled_reconcile_at: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "list")]
     pub conditions: Vec<Condition>,
     #[serde(default)]
     pub artifact: Option<Artifact>,
@@ -318,9 +328,9 @@ pub struct PodTemplate {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "list")]
     pub containers: Vec<Container>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "list")]
     pub init_containers: Vec<Container>,
 }
 
@@ -347,7 +357,7 @@ impl PodTemplate {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobStatus {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "list")]
     pub conditions: Vec<Condition>,
     #[serde(default)]
     pub start_time: Option<String>,

@@ -92,6 +92,31 @@ pub fn data(value: &impl serde::Serialize, format: Format) -> Result<String, Str
     }
 }
 
+/// [`data`], written to `out` as it is serialized: a report of thousands of
+/// chains is never held as one string beside the report itself.
+pub fn write_data(
+    value: &impl serde::Serialize,
+    format: Format,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, value).map_err(|e| {
+                match e.io_error_kind() {
+                    // The writer's own failure (a closed pipe), kept as it was.
+                    Some(kind) => std::io::Error::new(kind, e),
+                    None => std::io::Error::other(e),
+                }
+            })?;
+            out.write_all(b"\n")
+        }
+        _ => {
+            let yaml = serde_saphyr::to_string(value).map_err(std::io::Error::other)?;
+            out.write_all(yaml.as_bytes())
+        }
+    }
+}
+
 /// One compact JSON document (for JSON Lines in watch mode).
 pub fn json_line(report: &ChainReport) -> Result<String, String> {
     serde_json::to_string(report)
