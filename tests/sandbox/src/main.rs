@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use jobgate_sandbox::scenario::Shape;
 use jobgate_sandbox::{Fault, Options, Sandbox, Scenario};
 
 /// A fake Kubernetes API server with Flux's resources, for kubectl-jobgate.
@@ -17,6 +18,23 @@ use jobgate_sandbox::{Fault, Options, Sandbox, Scenario};
 /// exits with the command's status:
 ///
 ///   jobgate-sandbox --scenario failed -- kubectl get kustomizations -A
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ShapeArg {
+    Independent,
+    SharedDependency,
+    Deep,
+}
+
+impl From<ShapeArg> for Shape {
+    fn from(s: ShapeArg) -> Shape {
+        match s {
+            ShapeArg::Independent => Shape::Independent,
+            ShapeArg::SharedDependency => Shape::SharedDependency,
+            ShapeArg::Deep => Shape::Deep,
+        }
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
@@ -26,6 +44,10 @@ struct Cli {
     /// Generate the scale scenario instead: N apps, 3N Kustomizations, 2N Jobs.
     #[arg(long, value_name = "N")]
     apps: Option<usize>,
+    /// The scale scenario's dependency graph: independent chains of three,
+    /// all on one shared `infra` stage, or chains 51 stages deep.
+    #[arg(long, value_enum, default_value = "independent", requires = "apps")]
+    shape: ShapeArg,
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     port: u16,
@@ -79,7 +101,7 @@ fn main() -> anyhow::Result<ExitCode> {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut scenario = match cli.apps {
-        Some(n) => Scenario::scale(n),
+        Some(n) => Scenario::shaped(n, cli.shape.into()),
         None => Scenario::resolve(&cli.scenario)?,
     };
     for f in &cli.faults {

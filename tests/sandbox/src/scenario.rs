@@ -219,12 +219,24 @@ impl Scenario {
     /// `apps` applications, each a pre → deploy → post chain with a GitRepository
     /// and two completed Jobs, spread over namespaces of 100 apps.
     pub fn scale(apps: usize) -> Self {
-        let mut objects = Vec::with_capacity(apps * 6 + apps / 100 + 1);
+        Self::shaped(apps, Shape::Independent)
+    }
+
+    /// [`Scenario::scale`] in another shape of dependency graph, the same
+    /// number of Kustomizations give or take one (the benchmark's rows).
+    pub fn shaped(apps: usize, shape: Shape) -> Self {
+        let mut objects = Vec::with_capacity(apps * 6 + apps / 100 + 2);
         let revision = "main@sha1:9f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6";
         for i in 0..apps {
             let ns = format!("team-{:03}", i / 100);
             let app = format!("app-{i:05}");
             objects.push(git_repository(&ns, &app, revision));
+            if i == 0 && shape == Shape::SharedDependency {
+                let entries = json!([{ "id": "team-000_database_apps_Deployment", "v": "v1" }]);
+                objects.push(kustomization(
+                    &ns, "infra", "infra", &app, None, false, entries, revision,
+                ));
+            }
             let stages = [
                 ("pre-deploy", Some("db-migration"), None),
                 ("deploy", None, Some("pre-deploy")),
@@ -241,7 +253,20 @@ impl Scenario {
                         { "id": format!("{ns}_{app}_apps_Deployment"), "v": "v1" },
                     ]),
                 };
-                let depends = depends.map(|d| format!("{app}-{d}"));
+                let depends = match (depends, shape) {
+                    (Some(d), _) => Some(json!({ "name": format!("{app}-{d}") })),
+                    (None, Shape::Independent) => None,
+                    (None, Shape::SharedDependency) => {
+                        Some(json!({ "name": "infra", "namespace": "team-000" }))
+                    }
+                    // Chains of DEEP_APPS apps, each app's first stage after
+                    // the last stage of the app before it.
+                    (None, Shape::Deep) if i % DEEP_APPS != 0 => Some(json!({
+                        "name": format!("app-{:05}-post-deploy", i - 1),
+                        "namespace": format!("team-{:03}", (i - 1) / 100),
+                    })),
+                    (None, Shape::Deep) => None,
+                };
                 objects.push(kustomization(
                     &ns,
                     &ks_name,
@@ -259,7 +284,11 @@ impl Scenario {
             }
         }
         Scenario {
-            name: format!("scale-{apps}"),
+            name: match shape {
+                Shape::Independent => format!("scale-{apps}"),
+                Shape::SharedDependency => format!("scale-{apps}-shared-dependency"),
+                Shape::Deep => format!("scale-{apps}-deep"),
+            },
             description: format!(
                 "{apps} applications: {} Kustomizations, {} Jobs",
                 apps * 3,
@@ -319,12 +348,26 @@ fn git_repository(ns: &str, name: &str, revision: &str) -> Value {
     clippy::too_many_arguments,
     reason = "one generated object, one parameter per varying field"
 )]
+/// The dependency graph of [`Scenario::shaped`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Each app its own chain of three.
+    Independent,
+    /// Every app's first stage depends on one `infra` stage (fan-in).
+    SharedDependency,
+    /// Chains of [`DEEP_APPS`] apps, 3 x that many stages deep.
+    Deep,
+}
+
+/// Apps per chain in [`Shape::Deep`]: 17 apps, 51 stages.
+pub const DEEP_APPS: usize = 17;
+
 fn kustomization(
     ns: &str,
     name: &str,
     stage: &str,
     source: &str,
-    depends: Option<String>,
+    depends: Option<Value>,
     jobs: bool,
     entries: Value,
     revision: &str,
@@ -342,7 +385,7 @@ fn kustomization(
         spec["force"] = json!(true);
     }
     if let Some(d) = depends {
-        spec["dependsOn"] = json!([{ "name": d }]);
+        spec["dependsOn"] = json!([d]);
     }
     json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
@@ -414,6 +457,51 @@ mod tests {
         assert_eq!(
             (count("Kustomization"), count("Job"), count("GitRepository")),
             (30, 20, 10)
+        );
+    }
+
+    #[test]
+    fn shapes_hold_the_same_stages_differently_linked() {
+        let deps = |s: &Scenario| -> Vec<(String, String)> {
+            s.objects
+                .iter()
+                .filter(|o| o["kind"] == "Kustomization")
+                .flat_map(|o| {
+                    let name = o["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    o["spec"]["dependsOn"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(move |d| {
+                            (
+                                name.clone(),
+                                d["name"].as_str().unwrap_or_default().to_string(),
+                            )
+                        })
+                })
+                .collect()
+        };
+        let shared = Scenario::shaped(40, Shape::SharedDependency);
+        let on_infra = deps(&shared).iter().filter(|(_, d)| d == "infra").count();
+        assert_eq!(
+            (shared.objects.len(), on_infra),
+            (Scenario::scale(40).objects.len() + 1, 40)
+        );
+        let deep = Scenario::shaped(2 * DEEP_APPS, Shape::Deep);
+        let links = deps(&deep);
+        // Two chains: every stage but the two first depends on the one before.
+        assert_eq!(links.len(), 6 * DEEP_APPS - 2);
+        assert!(links.contains(&(
+            "app-00001-pre-deploy".into(),
+            "app-00000-post-deploy".into()
+        )));
+        assert!(
+            !links
+                .iter()
+                .any(|(k, _)| k == &format!("app-{DEEP_APPS:05}-pre-deploy"))
         );
     }
 

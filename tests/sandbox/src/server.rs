@@ -48,6 +48,10 @@ pub struct RequestRecord {
     pub user_agent: String,
     /// The body of a patch or delete as sent (the patch, or the DeleteOptions).
     pub body: String,
+    /// When the answer was ready, in seconds since the Unix epoch (wall
+    /// clock): for a write, after the store wrote it and told its watchers.
+    /// The benchmark's reaction times are measured from it.
+    pub answered_at: f64,
 }
 
 /// State shared by all connections.
@@ -189,6 +193,9 @@ pub async fn handle(
             code: response.status().as_u16(),
             user_agent,
             body: info.body,
+            answered_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
         };
         shared
             .requests
