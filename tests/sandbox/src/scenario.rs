@@ -344,10 +344,6 @@ fn git_repository(ns: &str, name: &str, revision: &str) -> Value {
     })
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one generated object, one parameter per varying field"
-)]
 /// The dependency graph of [`Scenario::shaped`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -362,6 +358,10 @@ pub enum Shape {
 /// Apps per chain in [`Shape::Deep`]: 17 apps, 51 stages.
 pub const DEEP_APPS: usize = 17;
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one generated object, one parameter per varying field"
+)]
 fn kustomization(
     ns: &str,
     name: &str,
