@@ -590,37 +590,40 @@ fn a_kustomization_deleted_mid_wait_fails_the_wait() {
 }
 
 /// kube-apiserver writes a custom-resource list's `continue` after its items:
-/// past one page of 5,000 every Kustomization and Job must still be read.
+/// past one page of 5,000 (`--chunk-size 5000`) every Kustomization and Job
+/// must still be read; and by default, in one list each.
 #[test]
 #[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
 fn every_page_of_kustomizations_and_jobs_is_read() {
     let app = App::heavy("pages");
     const N: usize = 5_100;
     app.load(N);
-    let r = app.jobgate(&["status", "-o", "json", "-v"]);
-    let report = report(&r.stdout);
-    let stages = states(&report).len();
-    assert!(
-        stages >= N + 3,
-        "{stages} stages of {} Kustomizations",
-        N + 3
-    );
-    assert!(
-        r.stderr.contains(&format!(
-            "listed kustomizations in namespace {} ({} items, 2 page(s))",
-            app.ns,
+    for (args, pages) in [(&["--chunk-size", "5000"][..], 2), (&[][..], 1)] {
+        let r = app.jobgate(&[&["status", "-o", "json", "-v"][..], args].concat());
+        let report = report(&r.stdout);
+        let stages = states(&report).len();
+        assert!(
+            stages >= N + 3,
+            "{args:?}: {stages} stages of {} Kustomizations",
             N + 3
-        )),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr
-            .contains(&format!("listed jobs in namespace {} (", app.ns))
-            && r.stderr.contains("items, 2 page(s))"),
-        "{}",
-        r.stderr
-    );
+        );
+        assert!(
+            r.stderr.contains(&format!(
+                "listed kustomizations in namespace {} ({} items, {pages} page(s))",
+                app.ns,
+                N + 3
+            )),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr
+                .contains(&format!("listed jobs in namespace {} (", app.ns))
+                && r.stderr.contains(&format!("items, {pages} page(s))")),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
 }
 
 /// What `-v` says once a watch has listed and started (the line's start).
