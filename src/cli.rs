@@ -8,10 +8,62 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::duration::parse_duration;
 use crate::error::Exit;
+use crate::invocation::Invocation;
 
 /// Examples, then the exit codes (from [`Exit`], their one source).
 fn after(examples: &str) -> String {
     format!("Examples:\n{examples}\n\n{}", Exit::help())
+}
+
+/// The command line as clap reads it, its usage lines and examples naming
+/// the command as the user typed it (`flux jobgate` for Flux's plugin).
+pub fn command(invocation: Invocation) -> clap::Command {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match invocation {
+        Invocation::Kubectl => cmd,
+        Invocation::Flux => retold(cmd.bin_name(invocation.command()), invocation),
+    }
+}
+
+/// Parses `args` (the program's name first) as [`command`] describes them.
+pub fn parse(invocation: Invocation, args: &[String]) -> Result<Cli, clap::Error> {
+    let matches = command(invocation).try_get_matches_from(args)?;
+    <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+}
+
+/// A command's texts, and its arguments' and subcommands', as `invocation` says them.
+fn retold(mut cmd: clap::Command, invocation: Invocation) -> clap::Command {
+    let say =
+        |text: Option<&clap::builder::StyledStr>| text.map(|t| invocation.retell(&t.to_string()));
+    if let Some(t) = say(cmd.get_about()) {
+        cmd = cmd.about(t);
+    }
+    if let Some(t) = say(cmd.get_long_about()) {
+        cmd = cmd.long_about(t);
+    }
+    if let Some(t) = say(cmd.get_after_help()) {
+        cmd = cmd.after_help(t);
+    }
+    if let Some(t) = say(cmd.get_after_long_help()) {
+        cmd = cmd.after_long_help(t);
+    }
+    cmd = cmd.mut_args(|mut arg| {
+        if let Some(t) = say(arg.get_help()) {
+            arg = arg.help(t);
+        }
+        if let Some(t) = say(arg.get_long_help()) {
+            arg = arg.long_help(t);
+        }
+        arg
+    });
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |sub| retold(sub, invocation));
+    }
+    cmd
 }
 
 /// See, re-run and wait for the Job-gated Flux Kustomization chains of a cluster.

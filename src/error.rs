@@ -118,9 +118,9 @@ pub enum AppError {
     #[error("{0}")]
     Partial(String),
     #[error("timed out after {}: {}", crate::duration::format_duration(*.after), if *.following {
-        "the command did not finish within --timeout; raise it, or look at what it was waiting for with `kubectl jobgate status`"
+        format!("the command did not finish within --timeout; raise it, or look at what it was waiting for with `{} status`", crate::invocation::command())
     } else {
-        "the cluster did not answer within --timeout; raise it (or --request-timeout), and see how long each request takes with -v"
+        "the cluster did not answer within --timeout; raise it (or --request-timeout), and see how long each request takes with -v".to_string()
     })]
     Timeout {
         after: Duration,

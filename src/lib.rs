@@ -28,4 +28,6 @@ pub mod error;
 pub mod narrate;
 pub mod settings;
 
-pub use jobgate_core::{diagnose, duration, events, logs, model, render, report, timeline};
+pub use jobgate_core::{
+    diagnose, duration, events, invocation, logs, model, render, report, timeline,
+};

@@ -3,19 +3,21 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
-use kubectl_jobgate::cli::Cli;
+use kubectl_jobgate::cli;
 use kubectl_jobgate::error::Exit;
+use kubectl_jobgate::invocation::{self, Invocation};
 use kubectl_jobgate::narrate::{self, Narrator};
 use kubectl_jobgate::settings::{Environment, Settings};
 
 fn main() -> ExitCode {
     // kubectl's completion protocol, before clap: the words must reach it as typed.
     let args: Vec<String> = std::env::args().collect();
+    let invocation = Invocation::from_program(args.first().map_or("", String::as_str));
+    invocation::set(invocation);
     if args.get(1).map(String::as_str) == Some("__complete") {
         return complete(&args[2..]);
     }
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse(invocation, &args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -13,11 +13,14 @@
 //!   a Git checkout rendered as kustomize-controller renders it;
 //! - `model`: Flux semantics: the snapshot of a cluster, chains, states, progress;
 //! - `report`: the versioned machine-readable report every view renders;
-//! - `duration`: durations as kubectl writes them.
+//! - `duration`: durations as kubectl writes them;
+//! - `invocation`: the command the user typed (`kubectl jobgate` or
+//!   `flux jobgate`), set once by the binary, named in usage and hints.
 
 pub mod diagnose;
 pub mod duration;
 pub mod events;
+pub mod invocation;
 pub mod logs;
 pub mod model;
 pub mod render;

@@ -196,15 +196,16 @@ pub fn not_started(pod: &str, container: &str, waiting: &Waiting) -> String {
     if !waiting.message.is_empty() {
         s.push_str(&format!(" ({})", waiting.message));
     }
-    s.push_str(match waiting.reason.as_str() {
-        "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => {
-            ": its image cannot be pulled; check the image name and tag, and the pull secret"
-        }
-        "CreateContainerConfigError" => {
-            ": a ConfigMap or Secret it reads is missing (see `kubectl jobgate events`)"
-        }
-        _ => "",
-    });
+    match waiting.reason.as_str() {
+        "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => s.push_str(
+            ": its image cannot be pulled; check the image name and tag, and the pull secret",
+        ),
+        "CreateContainerConfigError" => s.push_str(&format!(
+            ": a ConfigMap or Secret it reads is missing (see `{} events`)",
+            crate::invocation::command()
+        )),
+        _ => {}
+    }
     s
 }
 

@@ -46,8 +46,11 @@ fn targets(snap: &Snapshot, req: &Request) -> Result<Vec<Target>, AppError> {
     let inventory = ks.inventory_jobs();
     if inventory.is_empty() {
         return Err(AppError::Refused(format!(
-            "{key} has no Jobs in its inventory, so there are no Job logs to show (a stage that failed before applying has an empty inventory: `kubectl jobgate status {}` says why). For its Events: `kubectl jobgate events {} -n {}`",
-            req.name, req.name, req.namespace
+            "{key} has no Jobs in its inventory, so there are no Job logs to show (a stage that failed before applying has an empty inventory: `{jobgate} status {}` says why). For its Events: `{jobgate} events {} -n {}`",
+            req.name,
+            req.name,
+            req.namespace,
+            jobgate = crate::invocation::command()
         )));
     }
     for wanted in &req.jobs {

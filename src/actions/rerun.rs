@@ -112,7 +112,7 @@ impl Journal {
             .iter()
             .map(|job| format!("job.batch/{} in {}", job.name, job.namespace))
             .collect();
-        let command = format!("kubectl jobgate reconcile {name} -n {ns}");
+        let command = format!("{} reconcile {name} -n {ns}", crate::invocation::command());
         Some(if c.requested {
             format!(
                 "stopped after deleting {} and requesting a reconcile of {ns}/{name}: Flux recreates them when it handles the request; follow that (or ask again) with `{command}`",

@@ -793,6 +793,63 @@ async fn runs_as_a_kubectl_plugin() {
     assert_eq!(report["chains"][0]["state"], "failed");
 }
 
+/// Flux's plugin catalog installs the same binary as `flux-jobgate`, run as
+/// `flux jobgate`: its usage, examples and hints name what the user typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_flux_jobgate_it_speaks_as_flux_jobgate() {
+    let sb = sandbox("canonical").await;
+    let dir = home("flux-plugin").join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let flux_jobgate = dir.join(format!("flux-jobgate{}", std::env::consts::EXE_SUFFIX));
+    std::fs::copy(BIN, &flux_jobgate).unwrap();
+    let as_flux = |args: &[&str]| {
+        run(command(
+            flux_jobgate.to_str().unwrap(),
+            sb.kubeconfig(),
+            "flux-plugin",
+            args,
+        ))
+    };
+    let help = as_flux(&["rerun", "--help"]).await;
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    assert!(
+        help.stdout
+            .contains("Usage: flux jobgate rerun [OPTIONS] <NAME>")
+            && help
+                .stdout
+                .contains("\n  flux jobgate rerun app-pre-deploy -n apps\n"),
+        "{}",
+        help.stdout
+    );
+    let hint = as_flux(&["logs", "app-deploy"]).await;
+    assert!(
+        hint.stderr
+            .contains("`flux jobgate status app-deploy` says why")
+            && hint
+                .stderr
+                .contains("`flux jobgate events app-deploy -n apps`"),
+        "{}",
+        hint.stderr
+    );
+    let usage = as_flux(&["status", "--bogus"]).await;
+    assert_eq!(usage.code, 2, "{}", usage.stderr);
+    assert!(
+        usage.stderr.contains("Usage: flux jobgate status"),
+        "{}",
+        usage.stderr
+    );
+    for r in [&help, &hint, &usage] {
+        assert!(!r.stdout.contains("kubectl jobgate") && !r.stderr.contains("kubectl jobgate"));
+    }
+    // The same binary by its own name is kubectl's.
+    let kubectl = jobgate(&sb, "flux-plugin", &["rerun", "--help"]).await;
+    assert!(
+        kubectl.stdout.contains("Usage: kubectl jobgate rerun"),
+        "{}",
+        kubectl.stdout
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_credentials_and_merged_kubeconfigs() {
     let sb = sandbox("canonical").await;

@@ -8,6 +8,7 @@ use super::catalog::Code;
 use super::subject::{Location, Manifest, NotChecked, Subject};
 use super::{Diagnosis, Finding, Severity};
 use crate::duration::{format_duration, parse_duration};
+use crate::invocation;
 use crate::model::flux::{Kustomization, parse_inventory_id};
 use crate::model::{Key, Selection, analyze};
 use crate::report::Chain;
@@ -44,7 +45,7 @@ pub fn diagnose(subject: &Subject, selection: &Selection) -> Diagnosis {
             if subject.live && ks.status.inventory.is_none() {
                 not_checked.push(NotChecked {
                     what: format!("stage {key}"),
-                    why: "Flux has not applied it yet, so what it holds is unknown: `kubectl jobgate lint` checks the repository instead".into(),
+                    why: format!("Flux has not applied it yet, so what it holds is unknown: `{} lint` checks the repository instead", invocation::command()),
                 });
             }
             let stage = ctx.stage(key, ks);
@@ -227,7 +228,7 @@ fn ttl_after_finished(c: &ChainView, s: &Stage) -> Vec<Finding> {
                 j,
                 Code::TtlAfterFinished,
                 format!("{} sets ttlSecondsAfterFinished: {ttl}", j.describe()),
-                "remove spec.ttlSecondsAfterFinished from the Job: Flux replaces a finished Job itself when its spec changes (force: true), and `kubectl jobgate rerun` re-runs it on demand".into(),
+                format!("remove spec.ttlSecondsAfterFinished from the Job: Flux replaces a finished Job itself when its spec changes (force: true), and `{} rerun` re-runs it on demand", invocation::command()),
             ))
         })
         .collect()
@@ -645,7 +646,7 @@ fn job_gone(c: &ChainView, s: &Stage) -> Vec<Finding> {
                     "Job {}/{} is in the inventory of {} but not in the cluster: a ttlSecondsAfterFinished deleted it, or someone did",
                     r.namespace, r.name, s.key
                 ),
-                "remove ttlSecondsAfterFinished from the Job in Git; `kubectl jobgate rerun` re-runs a Job on purpose".into(),
+                format!("remove ttlSecondsAfterFinished from the Job in Git; `{} rerun` re-runs a Job on purpose", invocation::command()),
             )
         })
         .collect()
@@ -760,7 +761,7 @@ fn dependency_poll_cost(c: &ChainView) -> Vec<Finding> {
             c.chain.name,
             format_duration(idle)
         ),
-        "in CI, `kubectl jobgate wait --nudge` asks each stage to reconcile as soon as its dependencies are ready".into(),
+        format!("in CI, `{} wait --nudge` asks each stage to reconcile as soon as its dependencies are ready", invocation::command()),
     )]
 }
 
