@@ -10,7 +10,7 @@
 mod stack;
 
 use serde_json::Value;
-use stack::{App, BIN, Migration, Run, run, stack};
+use stack::{App, BIN, Migration, REPO, Run, run, stack};
 
 fn report(stdout: &str) -> Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not a report ({e}): {stdout}"))
@@ -744,4 +744,111 @@ fn logs_follow_a_failed_attempt_and_its_retry() {
         "{}",
         r.stderr
     );
+}
+
+/// Serves the files of `dir` over HTTP on a free loopback port, for as long
+/// as the test runs: Flux's plugin catalog, as `FLUXCD_PLUGIN_CATALOG` reads it.
+fn serve(dir: std::path::PathBuf) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("its address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line
+                .split(' ')
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/');
+            let mut out = &stream;
+            let _ = match std::fs::read(dir.join(path)) {
+                Ok(body) => write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .and_then(|()| out.write_all(&body)),
+                Err(_) => write!(
+                    out,
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                ),
+            };
+        }
+    });
+    url
+}
+
+/// `plugin-manifest/dist` packs one archive for krew and Flux: the real flux
+/// CLI installs it from a catalog on loopback as `flux-jobgate`, lists it,
+/// runs it as `flux jobgate` against real Flux, and completes through it.
+#[test]
+#[ignore = "needs the real stack (tests/realcluster/up); .ci/run runs it"]
+fn flux_installs_jobgate_from_its_catalog_and_runs_it_as_flux_jobgate() {
+    let app = App::new("fluxplugin", Migration::Succeeds, "1m");
+    app.ready();
+    let dir = std::env::temp_dir().join(format!("jobgate-flux-plugin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    // Flux creates its own plugin directory, not one $FLUXCD_PLUGINS names.
+    std::fs::create_dir_all(dir.join("plugins")).expect("the plugin directory");
+    let url = serve(dir.clone());
+    let dist = std::process::Command::new(format!("{REPO}/plugin-manifest/dist"))
+        .args(["--binary", BIN, "--out"])
+        .arg(&dir)
+        .args(["--base-url", &url])
+        .output()
+        .expect("plugin-manifest/dist runs");
+    assert!(
+        dist.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dist.stderr)
+    );
+    let flux = |args: &[&str]| {
+        let out = std::process::Command::new(stack().bin.join("flux"))
+            .args(args)
+            .env("FLUXCD_PLUGIN_CATALOG", format!("{url}/flux/"))
+            .env("FLUXCD_PLUGINS", dir.join("plugins"))
+            .env("KUBECONFIG", &stack().admin)
+            .output()
+            .expect("flux runs");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (
+            out.status.code().unwrap_or(-1),
+            text(&out.stdout),
+            text(&out.stderr),
+        )
+    };
+    let (code, out, err) = flux(&["plugin", "install", "jobgate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("installed jobgate v0.1.0"),
+        "{out}{err}"
+    );
+    let (code, out, err) = flux(&["plugin", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("jobgate") && l.contains("0.1.0") && l.contains("flux-jobgate")),
+        "{out}"
+    );
+    let (code, out, err) = flux(&["jobgate", "status", "-n", &app.ns]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("CHAIN {}/app-pre-deploy  ✔ UpToDate\n", app.ns)),
+        "{out}"
+    );
+    let (code, out, _) = flux(&["jobgate", "rerun", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Usage: flux jobgate rerun"), "{out}");
+    let (code, out, err) = flux(&["__complete", "jobgate", "rerun", "-n", &app.ns, ""]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines().any(|l| l.starts_with("app-pre-deploy")),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

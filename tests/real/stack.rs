@@ -13,13 +13,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
+pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-jobgate");
 
 /// The running stack's facts, as `tests/realcluster/stack env` prints them.
 pub struct Stack {
     pub admin: PathBuf,
     pub reader: PathBuf,
+    /// Where the stack's binaries are (kubectl-less: the flux CLI, krew).
+    pub bin: PathBuf,
     git: PathBuf,
 }
 
@@ -49,6 +51,7 @@ pub fn stack() -> &'static Stack {
         Stack {
             admin: get("ADMIN_KUBECONFIG"),
             reader: get("READER_KUBECONFIG"),
+            bin: get("RC_BIN"),
             git: get("RC_GIT"),
         }
     })
