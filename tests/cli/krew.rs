@@ -1,5 +1,5 @@
-//! Packaging: the krew manifest checked against krew's own validation rules,
-//! and the archive `plugin-manifest/dist` packs installed the way krew does it
+//! Packaging: the krew template's platforms, and the archive
+//! `plugin-manifest/dist` packs installed the way krew does it
 //! (extract, verify the sha256, put `bin` on PATH), then run through the real
 //! kubectl: `kubectl plugin list`, `kubectl jobgate version`, `status`, and
 //! kubectl's plugin completion through the `kubectl_complete-jobgate` shim.
@@ -11,95 +11,6 @@ use serde_json::Value;
 use super::{BIN, command, home, run, sandbox};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-/// krew's rules for a plugin manifest (krew `pkg/index/validation`, and the
-/// index guidelines for `shortDescription`). Returns what is wrong.
-fn krew_problems(m: &Value, file_stem: &str) -> Vec<String> {
-    let mut problems = vec![];
-    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-    if m["apiVersion"] != "krew.googlecontainertools.github.com/v1alpha2" {
-        problems.push(format!("apiVersion {}", m["apiVersion"]));
-    }
-    if m["kind"] != "Plugin" {
-        problems.push("kind is not Plugin".into());
-    }
-    let name = s(&m["metadata"]["name"]);
-    if name != file_stem
-        || name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        problems.push(format!(
-            "metadata.name {name:?} must be a valid name matching the file ({file_stem})"
-        ));
-    }
-    let spec = &m["spec"];
-    let version = s(&spec["version"]);
-    let semver = version.strip_prefix('v').is_some_and(|v| {
-        let parts: Vec<&str> = v
-            .split(['-', '+'])
-            .next()
-            .unwrap_or("")
-            .split('.')
-            .collect();
-        parts.len() == 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-    });
-    if !semver {
-        problems.push(format!("spec.version {version:?} is not v-prefixed semver"));
-    }
-    let short = s(&spec["shortDescription"]);
-    if short.is_empty() || short.chars().count() > 50 || short.contains('\n') {
-        problems.push(format!(
-            "shortDescription must be one line of at most 50 characters: {short:?}"
-        ));
-    }
-    if s(&spec["description"]).trim().is_empty() || s(&spec["homepage"]).is_empty() {
-        problems.push("description and homepage are required".into());
-    }
-    let platforms = spec["platforms"].as_array().cloned().unwrap_or_default();
-    if platforms.is_empty() {
-        problems.push("no platforms".into());
-    }
-    let mut selectors = vec![];
-    for p in &platforms {
-        let labels = &p["selector"]["matchLabels"];
-        let (os, arch) = (s(&labels["os"]), s(&labels["arch"]));
-        if !["linux", "darwin", "windows"].contains(&os.as_str())
-            || !["amd64", "arm64", "386", "arm"].contains(&arch.as_str())
-        {
-            problems.push(format!("selector {labels} is not a valid os/arch"));
-        }
-        if selectors.contains(labels) {
-            problems.push(format!("selector {labels} is not unique"));
-        }
-        selectors.push(labels.clone());
-        let uri = s(&p["uri"]);
-        if !uri.starts_with("https://")
-            || !(uri.ends_with(".tar.gz") || uri.ends_with(".tgz") || uri.ends_with(".zip"))
-        {
-            problems.push(format!(
-                "uri {uri:?} must be an https URL of a .tar.gz or .zip archive"
-            ));
-        }
-        let sha = s(&p["sha256"]);
-        if sha.len() != 64
-            || !sha
-                .chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-        {
-            problems.push(format!("sha256 {sha:?} must be 64 lowercase hex digits"));
-        }
-        let bin = s(&p["bin"]);
-        if bin.is_empty() || (os == "windows") != bin.ends_with(".exe") {
-            problems.push(format!("bin {bin:?} for {os}"));
-        }
-    }
-    problems
-}
 
 fn yaml(text: &str) -> Value {
     serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("not YAML ({e}):\n{text}"))
@@ -129,7 +40,6 @@ fn the_release_template_follows_krew_rules_for_every_platform() {
         .collect::<Vec<_>>()
         .join("\n");
     let manifest = yaml(&rendered);
-    assert_eq!(krew_problems(&manifest, "jobgate"), Vec::<String>::new());
     let platforms: Vec<String> = manifest["spec"]["platforms"]
         .as_array()
         .unwrap()
@@ -154,30 +64,6 @@ fn the_release_template_follows_krew_rules_for_every_platform() {
     );
 }
 
-#[test]
-fn the_rules_catch_what_krew_rejects() {
-    let bad = yaml(
-        "apiVersion: krew.googlecontainertools.github.com/v1alpha2\nkind: Plugin\nmetadata: {name: other}\n\
-         spec: {version: '1.0', shortDescription: x, description: y, homepage: h, platforms: [\
-         {selector: {matchLabels: {os: linux, arch: amd64}}, uri: 'http://x/a.exe', sha256: ABC, bin: ''},\
-         {selector: {matchLabels: {os: linux, arch: amd64}}, uri: 'https://x/a.zip', sha256: ABC, bin: k}]}",
-    );
-    let problems = krew_problems(&bad, "jobgate");
-    for expected in [
-        "metadata.name",
-        "spec.version",
-        "uri",
-        "sha256",
-        "bin",
-        "not unique",
-    ] {
-        assert!(
-            problems.iter().any(|p| p.contains(expected)),
-            "{expected} in {problems:?}"
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packs_and_installs_like_krew_then_runs_through_kubectl() {
     let dir = home("krew");
@@ -194,9 +80,10 @@ async fn packs_and_installs_like_krew_then_runs_through_kubectl() {
         String::from_utf8_lossy(&dist.stderr)
     );
 
-    // The rendered manifest: krew's rules, and the checksum of the archive it names.
+    // The rendered manifest names the archive by its checksum (krew's own
+    // validator judges the rest, in the real suite:
+    // `krew_validates_the_manifests_and_installs_the_archive`).
     let manifest = yaml(&std::fs::read_to_string(out.join("jobgate.yaml")).unwrap());
-    assert_eq!(krew_problems(&manifest, "jobgate"), Vec::<String>::new());
     let platform = &manifest["spec"]["platforms"][0];
     let archive = out.join(
         platform["uri"]
