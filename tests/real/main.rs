@@ -10,7 +10,7 @@
 mod stack;
 
 use serde_json::Value;
-use stack::{App, BIN, Migration, REPO, Run, run, stack};
+use stack::{App, BIN, Migration, REPO, Run, finish, run, stack};
 
 fn report(stdout: &str) -> Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not a report ({e}): {stdout}"))
@@ -746,6 +746,12 @@ fn logs_follow_a_failed_attempt_and_its_retry() {
     );
 }
 
+/// `plugin-manifest/dist` with these arguments, which must succeed.
+fn dist(args: &[&str]) {
+    let r = finish(std::process::Command::new(format!("{REPO}/plugin-manifest/dist")).args(args));
+    assert_eq!(r.code, 0, "plugin-manifest/dist {args:?}: {}", r.stderr);
+}
+
 /// Serves the files of `dir` over HTTP on a free loopback port, for as long
 /// as the test runs: Flux's plugin catalog, as `FLUXCD_PLUGIN_CATALOG` reads it.
 fn serve(dir: std::path::PathBuf) -> String {
@@ -796,43 +802,36 @@ fn flux_installs_jobgate_from_its_catalog_and_runs_it_as_flux_jobgate() {
     // Flux creates its own plugin directory, not one $FLUXCD_PLUGINS names.
     std::fs::create_dir_all(dir.join("plugins")).expect("the plugin directory");
     let url = serve(dir.clone());
-    let dist = std::process::Command::new(format!("{REPO}/plugin-manifest/dist"))
-        .args(["--binary", BIN, "--out"])
-        .arg(&dir)
-        .args(["--base-url", &url])
-        .output()
-        .expect("plugin-manifest/dist runs");
-    assert!(
-        dist.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dist.stderr)
-    );
+    dist(&[
+        "--binary",
+        BIN,
+        "--out",
+        dir.to_str().expect("a UTF-8 path"),
+        "--base-url",
+        &url,
+    ]);
     let flux = |args: &[&str]| {
-        let out = std::process::Command::new(stack().bin.join("flux"))
-            .args(args)
-            .env("FLUXCD_PLUGIN_CATALOG", format!("{url}/flux/"))
-            .env("FLUXCD_PLUGINS", dir.join("plugins"))
-            .env("KUBECONFIG", &stack().admin)
-            .output()
-            .expect("flux runs");
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        (
-            out.status.code().unwrap_or(-1),
-            text(&out.stdout),
-            text(&out.stderr),
-        )
+        let r = finish(
+            std::process::Command::new(stack().bin.join("flux"))
+                .args(args)
+                .env("FLUXCD_PLUGIN_CATALOG", format!("{url}/flux/"))
+                .env("FLUXCD_PLUGINS", dir.join("plugins"))
+                .env("KUBECONFIG", &stack().admin),
+        );
+        (r.code, r.stdout, r.stderr)
     };
     let (code, out, err) = flux(&["plugin", "install", "jobgate"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        format!("{out}{err}").contains("installed jobgate v0.1.0"),
+        format!("{out}{err}").contains(concat!("installed jobgate v", env!("CARGO_PKG_VERSION"))),
         "{out}{err}"
     );
     let (code, out, err) = flux(&["plugin", "list"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.lines()
-            .any(|l| l.starts_with("jobgate") && l.contains("0.1.0") && l.contains("flux-jobgate")),
+        out.lines().any(|l| l.starts_with("jobgate")
+            && l.contains(env!("CARGO_PKG_VERSION"))
+            && l.contains("flux-jobgate")),
         "{out}"
     );
     let (code, out, err) = flux(&["jobgate", "status", "-n", &app.ns]);
@@ -863,17 +862,6 @@ fn flux_installs_jobgate_from_its_catalog_and_runs_it_as_flux_jobgate() {
 fn krew_validates_the_manifests_and_installs_the_archive() {
     let dir = std::env::temp_dir().join(format!("jobgate-krew-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let dist = |args: &[&str]| {
-        let out = std::process::Command::new(format!("{REPO}/plugin-manifest/dist"))
-            .args(args)
-            .output()
-            .expect("plugin-manifest/dist runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     let local = dir.join("local");
     dist(&[
         "--binary",
@@ -940,19 +928,14 @@ fn krew_validates_the_manifests_and_installs_the_archive() {
         std::env::var("PATH").unwrap_or_default()
     );
     let kubectl = |args: &[&str]| {
-        let out = std::process::Command::new("kubectl")
-            .args(args)
-            .env("KREW_ROOT", &root)
-            .env("PATH", &path)
-            .env("KUBECONFIG", &stack().admin)
-            .output()
-            .expect("kubectl runs");
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        (
-            out.status.code().unwrap_or(-1),
-            text(&out.stdout),
-            text(&out.stderr),
-        )
+        let r = finish(
+            std::process::Command::new("kubectl")
+                .args(args)
+                .env("KREW_ROOT", &root)
+                .env("PATH", &path)
+                .env("KUBECONFIG", &stack().admin),
+        );
+        (r.code, r.stdout, r.stderr)
     };
     let manifest_arg = format!("--manifest={}", local.join("jobgate.yaml").display());
     let archive_arg = format!("--archive={}", archive.display());

@@ -65,6 +65,19 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// Runs a command the caller set up (its own environment) to completion.
+pub fn finish(cmd: &mut Command) -> Run {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{:?} runs: {e}", cmd.get_program()));
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: text(&out.stdout),
+        stderr: text(&out.stderr),
+    }
+}
+
 /// Runs a program to completion with a kubeconfig; a hang past `limit` fails the test.
 pub fn run(program: &str, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Run {
     run_for(program, kubeconfig, args, stdin, Duration::from_secs(240))
