@@ -1,4 +1,5 @@
-//! Reading a [`Snapshot`]: paginated LISTs decoded item by item into the
+//! Reading a [`Snapshot`]: LISTs (one request each, or `--chunk-size` pages)
+//! decoded item by item as their bodies stream in ([`super::stream`]) into the
 //! model's lean types (only the fields jobgate needs; an object that does not
 //! decode is reported, not fatal), scoped to the namespaces the chains touch,
 //! run concurrently with a bound. The number of requests depends on the

@@ -110,10 +110,12 @@ pub fn write_data(
             })?;
             out.write_all(b"\n")
         }
-        _ => {
-            let yaml = serde_saphyr::to_string(value).map_err(std::io::Error::other)?;
-            out.write_all(yaml.as_bytes())
-        }
+        // YAML is written whole: serde-saphyr's writer would hide a closed pipe.
+        _ => out.write_all(
+            data(value, format)
+                .map_err(std::io::Error::other)?
+                .as_bytes(),
+        ),
     }
 }
 
