@@ -21,9 +21,28 @@ pub fn command(invocation: Invocation) -> clap::Command {
     let cmd = <Cli as clap::CommandFactory>::command();
     match invocation {
         Invocation::Kubectl => cmd,
-        Invocation::Flux => retold(cmd.bin_name(invocation.command()), invocation),
+        Invocation::Flux => retold(cmd.bin_name(invocation.command()), invocation).mut_subcommand(
+            "completion",
+            |c| {
+                c.long_about(FLUX_COMPLETION)
+                    .after_help(FLUX_COMPLETION_EXAMPLES)
+            },
+        ),
     }
 }
+
+/// `completion`'s help for Flux's plugin: the script is flux-jobgate's, and
+/// `flux jobgate <TAB>` is Flux's own completion, which asks the plugin.
+const FLUX_COMPLETION: &str = "Print the shell completion script for bash, zsh or fish.
+
+Completes subcommands and flags of `flux-jobgate`. For `flux jobgate <TAB>`, Flux's own \
+completion (`flux completion SHELL`) asks the plugin through `flux __complete jobgate`, \
+which also completes Kustomization names from the cluster: nothing more to install.";
+const FLUX_COMPLETION_EXAMPLES: &str = "Examples:
+  source <(flux completion bash)                  # completes flux jobgate too
+  source <(flux-jobgate completion bash)
+  flux-jobgate completion zsh > \"${fpath[1]}/_flux-jobgate\"
+  flux-jobgate completion fish > ~/.config/fish/completions/flux-jobgate.fish";
 
 /// Parses `args` (the program's name first) as [`command`] describes them.
 pub fn parse(invocation: Invocation, args: &[String]) -> Result<Cli, clap::Error> {

@@ -14,6 +14,7 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 use crate::cluster::{Cluster, KubeOptions, Scope};
+use crate::invocation::Invocation;
 
 /// Cobra's directives.
 const NO_FILE_COMP: u8 = 4;
@@ -222,8 +223,30 @@ pub async fn complete(args: &[String], out: &mut dyn Write) -> std::io::Result<(
     writeln!(out, ":{directive}")
 }
 
-/// The completion script for `shell` (`kubectl jobgate completion SHELL`).
-pub fn script(shell: clap_complete::Shell, out: &mut dyn Write) {
-    let mut cmd = crate::cli::Cli::command();
-    clap_complete::generate(shell, &mut cmd, "kubectl-jobgate", out);
+/// The completion script for `shell` (`kubectl jobgate completion SHELL`),
+/// for the binary as it was invoked: `kubectl-jobgate` or `flux-jobgate`.
+pub fn script(shell: clap_complete::Shell, invocation: Invocation, out: &mut dyn Write) {
+    let program = invocation.program();
+    if shell != clap_complete::Shell::Bash {
+        let mut cmd = crate::cli::command(invocation).bin_name(program);
+        clap_complete::generate(shell, &mut cmd, program, out);
+        return;
+    }
+    // clap_complete's bash script escapes a hyphen in the binary's name one way where it
+    // tracks the subcommand typed and another in the cases that complete its flags, so no
+    // subcommand's flags complete for any hyphenated name (clap-rs/clap#6421, open). Its
+    // cases match the words typed only from the second on; the name is only registered, in
+    // the last line: generate it for a name without a hyphen and register the real one.
+    let internal = program.replace('-', "_");
+    let mut cmd = crate::cli::command(invocation).bin_name(&internal);
+    let mut text = Vec::new();
+    clap_complete::generate(shell, &mut cmd, &internal, &mut text);
+    let text = String::from_utf8_lossy(&text);
+    for line in text.lines() {
+        let line = match line.strip_suffix(&format!(" {internal}")) {
+            Some(head) if line.trim_start().starts_with("complete ") => format!("{head} {program}"),
+            _ => line.to_string(),
+        };
+        let _ = writeln!(out, "{line}");
+    }
 }

@@ -36,6 +36,15 @@ impl Invocation {
         }
     }
 
+    /// The binary's own name, as a shell runs it directly: `kubectl-jobgate`
+    /// or `flux-jobgate` (what a completion script completes).
+    pub fn program(self) -> &'static str {
+        match self {
+            Invocation::Kubectl => "kubectl-jobgate",
+            Invocation::Flux => "flux-jobgate",
+        }
+    }
+
     /// Says text written for `kubectl jobgate` (help, examples) as invoked.
     pub fn retell(self, text: &str) -> String {
         text.replace("kubectl jobgate", self.command())

@@ -118,7 +118,7 @@ async fn execute(
         CommandSettings::Doctor(d) => diagnose::doctor(settings, d, out, narrator).await,
         CommandSettings::Lint(l) => diagnose::lint(settings, l, out, narrator),
         CommandSettings::Completion(shell) => {
-            crate::complete::script(*shell, out);
+            crate::complete::script(*shell, crate::invocation::get(), out);
             Ok(Exit::Ok)
         }
         CommandSettings::Version(format) => version(*format, out),

@@ -1,4 +1,4 @@
-//! Packaging: the krew template's platforms, and the archive
+//! Packaging: the release manifest's platforms, and the archive
 //! `plugin-manifest/dist` packs installed the way krew does it
 //! (extract, verify the sha256, put `bin` on PATH), then run through the real
 //! kubectl: `kubectl plugin list`, `kubectl jobgate version`, `status`, and
@@ -16,52 +16,94 @@ fn yaml(text: &str) -> Value {
     serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("not YAML ({e}):\n{text}"))
 }
 
+/// `dist --release` renders `.krew.yaml` for the five platforms, each naming
+/// its own archive by its own checksum (the real krew-release-bot renders the
+/// same, and krew's validator passes it, in the real suite:
+/// `krew_release_bot_renders_the_template_as_dist_does`).
 #[test]
-fn the_release_template_follows_krew_rules_for_every_platform() {
-    let template = std::fs::read_to_string(Path::new(ROOT).join(".krew.yaml")).unwrap();
-    // What krew-release-bot does, with a stand-in checksum (this test checks the structure).
-    let rendered: String = template
-        .lines()
-        .map(|line| {
-            let line = line.replace("{{ .TagName }}", "v0.1.0");
-            match line.find("{{addURIAndSha \"") {
-                Some(pos) => {
-                    let url = line[pos + 16..].split('"').next().unwrap_or("").to_string();
-                    format!(
-                        "{}uri: {url}\n{}sha256: {}",
-                        " ".repeat(pos),
-                        " ".repeat(pos),
-                        "a".repeat(64)
-                    )
-                }
-                None => line,
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let manifest = yaml(&rendered);
-    let platforms: Vec<String> = manifest["spec"]["platforms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            format!(
-                "{}/{}",
-                p["selector"]["matchLabels"]["os"].as_str().unwrap(),
-                p["selector"]["matchLabels"]["arch"].as_str().unwrap()
-            )
-        })
-        .collect();
-    assert_eq!(
-        platforms,
-        [
-            "linux/amd64",
-            "linux/arm64",
-            "darwin/amd64",
-            "darwin/arm64",
-            "windows/amd64"
-        ]
+fn the_release_manifest_names_each_platforms_own_archive() {
+    let dir = home("krew-release");
+    let archives = dir.join("archives");
+    std::fs::create_dir_all(&archives).unwrap();
+    let version = concat!("v", env!("CARGO_PKG_VERSION"));
+    let platforms = [
+        ("linux", "amd64", "tar.gz"),
+        ("linux", "arm64", "tar.gz"),
+        ("darwin", "amd64", "tar.gz"),
+        ("darwin", "arm64", "tar.gz"),
+        ("windows", "amd64", "zip"),
+    ];
+    for (os, arch, ext) in platforms {
+        std::fs::write(
+            archives.join(format!("kubectl-jobgate_{version}_{os}_{arch}.{ext}")),
+            format!("{os}/{arch}"),
+        )
+        .unwrap();
+    }
+    let out = dir.join("manifests");
+    let dist = std::process::Command::new(Path::new(ROOT).join("plugin-manifest/dist"))
+        .arg("--release")
+        .arg(&archives)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        dist.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dist.stderr)
     );
+    let manifest = yaml(&std::fs::read_to_string(out.join("jobgate.yaml")).unwrap());
+    assert_eq!(manifest["spec"]["version"], version);
+    let listed = manifest["spec"]["platforms"].as_array().unwrap();
+    assert_eq!(listed.len(), platforms.len(), "{manifest}");
+    for ((os, arch, ext), p) in platforms.iter().zip(listed) {
+        let labels = &p["selector"]["matchLabels"];
+        assert_eq!(
+            (labels["os"].as_str(), labels["arch"].as_str()),
+            (Some(*os), Some(*arch))
+        );
+        let file = format!("kubectl-jobgate_{version}_{os}_{arch}.{ext}");
+        assert_eq!(
+            p["uri"],
+            format!(
+                "https://github.com/jobgate/kubectl-jobgate/releases/download/{version}/{file}"
+            )
+        );
+        let sha = std::process::Command::new("sha256sum")
+            .arg(archives.join(&file))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&sha.stdout).split(' ').next(),
+            p["sha256"].as_str(),
+            "{file}"
+        );
+        let exe = if *os == "windows" {
+            "kubectl-jobgate.exe"
+        } else {
+            "kubectl-jobgate"
+        };
+        assert_eq!(p["bin"], exe);
+    }
+    // One archive missing: refused, nothing written.
+    std::fs::remove_file(archives.join(format!("kubectl-jobgate_{version}_darwin_arm64.tar.gz")))
+        .unwrap();
+    let refused = std::process::Command::new(Path::new(ROOT).join("plugin-manifest/dist"))
+        .arg("--release")
+        .arg(&archives)
+        .arg("--out")
+        .arg(dir.join("refused"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("missing archive"));
+    assert!(!dir.join("refused/jobgate.yaml").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -838,8 +838,26 @@ async fn as_flux_jobgate_it_speaks_as_flux_jobgate() {
         "{}",
         usage.stderr
     );
-    for r in [&help, &hint, &usage] {
-        assert!(!r.stdout.contains("kubectl jobgate") && !r.stderr.contains("kubectl jobgate"));
+    // Its completion scripts are flux-jobgate's, and `flux jobgate <TAB>` is Flux's own.
+    let completion = as_flux(&["completion", "--help"]).await;
+    assert!(
+        completion.stdout.contains("source <(flux completion bash)")
+            && completion.stdout.contains("flux-jobgate completion zsh"),
+        "{}",
+        completion.stdout
+    );
+    let fish = as_flux(&["completion", "fish"]).await;
+    assert!(
+        fish.stdout.contains("complete -c flux-jobgate "),
+        "{}",
+        &fish.stdout[..fish.stdout.len().min(300)]
+    );
+    for r in [&help, &hint, &usage, &completion, &fish] {
+        assert!(
+            !r.stdout.contains("kubectl jobgate")
+                && !r.stdout.contains("kubectl-jobgate")
+                && !r.stderr.contains("kubectl jobgate")
+        );
     }
     // The same binary by its own name is kubectl's.
     let kubectl = jobgate(&sb, "flux-plugin", &["rerun", "--help"]).await;
@@ -978,6 +996,57 @@ async fn completion_scripts_and_the_plugin_protocol() {
         ),
         (0, ":4\n", "")
     );
+}
+
+/// The bash script, sourced by a real bash, completes a subcommand's flags for
+/// the binary under either of its names (clap_complete alone completes none
+/// for a name with a hyphen: clap-rs/clap#6421), and the subcommands.
+#[test]
+fn the_bash_script_completes_subcommands_and_their_flags_under_either_name() {
+    let dir = home("bash-completion");
+    std::fs::create_dir_all(&dir).unwrap();
+    let flux_jobgate = dir.join("flux-jobgate");
+    std::fs::copy(BIN, &flux_jobgate).unwrap();
+    for (program, name) in [
+        (std::path::PathBuf::from(BIN), "kubectl-jobgate"),
+        (flux_jobgate, "flux-jobgate"),
+    ] {
+        let script = std::process::Command::new(&program)
+            .args(["completion", "bash"])
+            .output()
+            .unwrap();
+        assert!(
+            script.status.success(),
+            "{}",
+            String::from_utf8_lossy(&script.stderr)
+        );
+        let file = dir.join(format!("{name}.bash"));
+        std::fs::write(&file, &script.stdout).unwrap();
+        // What bash does on <TAB>: the function `complete -p NAME` registered, called
+        // with the command, the word being completed and the one before it.
+        let tab = |words: &str| {
+            let probe = format!(
+                "source {file}; fn=$(complete -p {name} | sed 's/.*-F \\([^ ]*\\).*/\\1/'); \
+                 COMP_WORDS=({name} {words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                 $fn {name} \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+                 echo \"${{COMPREPLY[*]}}\"",
+                file = file.display()
+            );
+            let out = std::process::Command::new("bash")
+                .args(["-c", &probe])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        assert_eq!(tab("re"), "reconcile rerun", "{name}");
+        assert_eq!(tab("rerun --dr"), "--dry-run", "{name}");
+        assert_eq!(tab("wait --nu"), "--nudge", "{name}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
