@@ -5,6 +5,12 @@
 
 use serde::Serialize;
 
+/// A string as the model and the report hold it: up to 24 bytes inline, without an allocation
+/// of its own. Most of what the model reads (names, namespaces, condition types,
+/// statuses and reasons, timestamps) fits, and tens of thousands of objects are
+/// held at once: a `String` each would be a million small allocations.
+pub type Text = compact_str::CompactString;
+
 /// The report's `apiVersion`.
 pub const API_VERSION: &str = "jobgate.dev/v1";
 
@@ -16,7 +22,7 @@ pub struct ChainReport {
     pub chains: Vec<Chain>,
     /// What could not be read; the report is partial when this is not empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Text>,
 }
 
 impl ChainReport {
@@ -24,8 +30,8 @@ impl ChainReport {
     /// cluster (names, messages, revisions, log lines...): the one place a
     /// view makes all of it safe to print. A field added to the report is
     /// added here.
-    pub fn for_each_text(&mut self, f: &mut impl FnMut(&mut String)) {
-        let opt = |o: &mut Option<String>, f: &mut dyn FnMut(&mut String)| {
+    pub fn for_each_text(&mut self, f: &mut impl FnMut(&mut Text)) {
+        let opt = |o: &mut Option<Text>, f: &mut dyn FnMut(&mut Text)| {
             if let Some(s) = o {
                 f(s);
             }
@@ -88,7 +94,7 @@ impl ChainReport {
         }
     }
 
-    pub fn new(chains: Vec<Chain>, warnings: Vec<String>) -> Self {
+    pub fn new(chains: Vec<Chain>, warnings: Vec<Text>) -> Self {
         ChainReport {
             api_version: API_VERSION,
             kind: "ChainReport",
@@ -113,7 +119,7 @@ impl ChainReport {
 #[serde(rename_all = "camelCase")]
 pub struct Chain {
     /// `namespace/name` of the first stage.
-    pub name: String,
+    pub name: Text,
     /// The worst state of its stages, a blocked one counted as the stage
     /// that blocks it; `unknown` when it looks healthy but some of its Jobs
     /// could not be read.
@@ -121,7 +127,7 @@ pub struct Chain {
     pub stages: Vec<Stage>,
     /// Stages that depend on each other in a loop, as `namespace/name`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub cycle: Vec<String>,
+    pub cycle: Vec<Text>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -193,8 +199,8 @@ impl StageState {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stage {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Text,
+    pub name: Text,
     pub role: Role,
     /// Present (and true) when Flux has never applied the stage, so its role
     /// is guessed from its path, name and place in the chain, not its Jobs.
@@ -202,20 +208,20 @@ pub struct Stage {
     pub role_guessed: bool,
     pub state: StageState,
     /// The Ready condition: status, reason and message as the controller wrote them.
-    pub ready: Option<String>,
-    pub reason: Option<String>,
-    pub message: Option<String>,
-    pub last_transition_time: Option<String>,
-    pub revision: Option<String>,
-    pub source_revision: Option<String>,
+    pub ready: Option<Text>,
+    pub reason: Option<Text>,
+    pub message: Option<Text>,
+    pub last_transition_time: Option<Text>,
+    pub revision: Option<Text>,
+    pub source_revision: Option<Text>,
     /// `None` when the source's revision is unknown.
     pub up_to_date: Option<bool>,
     pub suspended: bool,
     pub depends_on: Vec<Dependency>,
-    pub last_handled_reconcile_at: Option<String>,
+    pub last_handled_reconcile_at: Option<Text>,
     pub source: Option<SourceRef>,
-    pub interval: Option<String>,
-    pub timeout: Option<String>,
+    pub interval: Option<Text>,
+    pub timeout: Option<Text>,
     pub force: bool,
     pub wait: bool,
     /// For a blocked stage: the upstream stage (and Job) that holds it.
@@ -225,67 +231,67 @@ pub struct Stage {
 }
 
 impl Stage {
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
+    pub fn key(&self) -> Text {
+        compact_str::format_compact!("{}/{}", self.namespace, self.name)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Dependency {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Text,
+    pub name: Text,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ready_expr: Option<String>,
+    pub ready_expr: Option<Text>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceRef {
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
+    pub kind: Text,
+    pub namespace: Text,
+    pub name: Text,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RootCause {
     /// `namespace/name` of the stage at the root of the blockage.
-    pub stage: String,
+    pub stage: Text,
     pub state: StageState,
     /// `namespace/name` of the failed (or running) Job in that stage, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub job: Option<String>,
-    pub reason: Option<String>,
-    pub message: Option<String>,
+    pub job: Option<Text>,
+    pub reason: Option<Text>,
+    pub message: Option<Text>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Text,
+    pub name: Text,
     /// Empty when the Job is gone or unknown.
-    pub uid: String,
+    pub uid: Text,
     pub phase: JobPhase,
-    pub reason: Option<String>,
-    pub message: Option<String>,
-    pub start_time: Option<String>,
-    pub completion_time: Option<String>,
+    pub reason: Option<Text>,
+    pub message: Option<Text>,
+    pub start_time: Option<Text>,
+    pub completion_time: Option<Text>,
     /// When the outcome was decided: `completionTime`, or the time the Job
     /// was marked failed (failed Jobs have no `completionTime`).
-    pub finished_at: Option<String>,
+    pub finished_at: Option<Text>,
     pub active: i64,
     pub succeeded: i64,
     pub failed: i64,
     pub completions: Option<i64>,
     /// For a failed Job: the last lines of its newest pod's log (`status` only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_tail: Option<Vec<String>>,
+    pub log_tail: Option<Vec<Text>>,
     /// For a failed Job without a log tail: why (no pod left, a kubelet out of
     /// reach, a missing permission).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_unavailable: Option<String>,
+    pub log_unavailable: Option<Text>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -28,7 +28,7 @@ pub async fn doctor(
         .flat_map(|k| k.status.inventory.iter().flat_map(|i| &i.entries))
         .filter_map(|e| parse_inventory_id(&e.id))
         .filter(|r| r.group == "apps" && r.kind == "Deployment")
-        .map(|r| r.namespace)
+        .map(|r| r.namespace.to_string())
         .filter(|ns| crate::model::flux::is_namespace_name(ns))
         .collect();
     let mut deployments: Vec<Manifest> = vec![];

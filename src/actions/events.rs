@@ -53,17 +53,19 @@ fn subjects(
         };
         subjects.objects.insert(Regarding {
             kind: "Kustomization".into(),
-            namespace: key.namespace.clone(),
-            name: key.name.clone(),
+            namespace: key.namespace.to_string(),
+            name: key.name.to_string(),
         });
         let source = k.source_key();
         subjects.objects.insert(Regarding {
-            kind: source.kind,
-            namespace: source.key.namespace,
-            name: source.key.name,
+            kind: source.kind.to_string(),
+            namespace: source.key.namespace.to_string(),
+            name: source.key.name.to_string(),
         });
         for j in k.inventory_jobs() {
-            subjects.jobs.insert((j.namespace, j.name));
+            subjects
+                .jobs
+                .insert((j.namespace.to_string(), j.name.to_string()));
         }
     }
     Ok((stages.iter().map(Key::to_string).collect(), subjects))

@@ -11,7 +11,7 @@ use crate::cluster::{Cluster, NoLog, Scope, Watch};
 use crate::error::AppError;
 use crate::events::Event;
 use crate::model::progress::{Failure, Goal, Progress, dependencies_done, progress};
-use crate::model::{Key, Snapshot};
+use crate::model::{Key, Snapshot, Text};
 use crate::narrate::Narrator;
 use crate::report::StageState;
 
@@ -130,13 +130,31 @@ impl<'c> Follower<'c> {
         self.follow(stages, downstream, narrator).await
     }
 
+    /// Whether a snapshot newer than the first one came: when not, what was
+    /// made of the first one still describes the cluster.
+    pub fn advanced(&self) -> bool {
+        self.watch.is_some()
+    }
+
     /// Follows `stages` until all are done or one fails.
     pub async fn follow(
+        self,
+        stages: Vec<Followed>,
+        nudge: bool,
+        narrator: &Narrator,
+    ) -> Result<Outcome, AppError> {
+        self.follow_on(stages, nudge, narrator)
+            .await
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// [`Follower::follow`], and whether it ever looked past the first snapshot.
+    pub async fn follow_on(
         mut self,
         mut stages: Vec<Followed>,
         nudge: bool,
         narrator: &Narrator,
-    ) -> Result<Outcome, AppError> {
+    ) -> Result<(Outcome, bool), AppError> {
         let cluster = self.cluster;
         let mut said: HashMap<Key, Event> = HashMap::new();
         let mut attempts = Attempts::default();
@@ -184,11 +202,15 @@ impl<'c> Follower<'c> {
                             ),
                             None => None,
                         };
-                        return Ok(Outcome::Failed {
-                            failure: Box::new(failure),
-                            log_tail,
-                            snapshot: self.snapshot,
-                        });
+                        let advanced = self.advanced();
+                        return Ok((
+                            Outcome::Failed {
+                                failure: Box::new(failure),
+                                log_tail,
+                                snapshot: self.snapshot,
+                            },
+                            advanced,
+                        ));
                     }
                     Progress::Waiting { state, .. } => {
                         all_done = false;
@@ -203,7 +225,8 @@ impl<'c> Follower<'c> {
                 }
             }
             if all_done {
-                return Ok(Outcome::Done(self.snapshot));
+                let advanced = self.advanced();
+                return Ok((Outcome::Done(self.snapshot), advanced));
             }
             self.advance().await?;
         }
@@ -269,7 +292,7 @@ async fn nudge_stage(
 #[derive(Default)]
 struct Attempts {
     /// Job uid → failed pods already said (or found when following began).
-    seen: HashMap<String, i64>,
+    seen: HashMap<Text, i64>,
 }
 
 impl Attempts {

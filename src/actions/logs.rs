@@ -64,11 +64,11 @@ fn targets(snap: &Snapshot, req: &Request) -> Result<Vec<Target>, AppError> {
     }
     Ok(inventory
         .into_iter()
-        .filter(|r| req.jobs.is_empty() || req.jobs.contains(&r.name))
+        .filter(|r| req.jobs.is_empty() || req.jobs.iter().any(|j| *j == r.name))
         .map(|r| Target {
             job: snap.job(&r.namespace, &r.name).cloned(),
-            namespace: r.namespace,
-            name: r.name,
+            namespace: r.namespace.to_string(),
+            name: r.name.to_string(),
         })
         .collect())
 }
@@ -101,7 +101,7 @@ fn job_logs(t: &Target, job: &Job, attempts: usize) -> JobLogs {
     JobLogs {
         namespace: t.namespace.clone(),
         name: t.name.clone(),
-        uid: job.metadata.uid.clone(),
+        uid: job.metadata.uid.to_string(),
         phase,
         finished_at: finished_at(job),
         attempts,
@@ -115,8 +115,9 @@ fn finished_at(job: &Job) -> Option<String> {
         (JobPhase::Succeeded | JobPhase::Failed, cond) => job
             .status
             .completion_time
-            .clone()
-            .or_else(|| cond.and_then(|c| c.last_transition_time.clone())),
+            .as_deref()
+            .or_else(|| cond.and_then(|c| c.last_transition_time.as_deref()))
+            .map(String::from),
         _ => None,
     }
 }
@@ -362,7 +363,7 @@ async fn follow_job(
     let mut feed = cluster.job_feed(&t.namespace, &t.name, label);
     let mut state = Tracked {
         key: key.clone(),
-        uid,
+        uid: uid.to_string(),
         job: first.clone(),
         pods,
     };

@@ -51,7 +51,7 @@ pub async fn reconcile(
                 follower
                     .until(|s| {
                         s.source(kind, sns, sname).is_some_and(|src| {
-                            src.status.last_handled_reconcile_at.as_ref() == Some(&token)
+                            src.status.last_handled_reconcile_at.as_deref() == Some(token.as_str())
                         })
                     })
                     .await?;
@@ -66,7 +66,7 @@ pub async fn reconcile(
                 });
             }
             None => narrator.say(Event::SourceSkipped {
-                kind: kind.clone(),
+                kind: kind.to_string(),
                 stage: key.clone(),
             }),
         }

@@ -159,7 +159,7 @@ pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError>
     }
     for wanted in req.jobs {
         if !inventory.iter().any(|r| r.name == *wanted) {
-            let names: Vec<String> = inventory.iter().map(|r| r.name.clone()).collect();
+            let names: Vec<String> = inventory.iter().map(|r| r.name.to_string()).collect();
             return Err(AppError::Refused(format!(
                 "Job \"{wanted}\" is not in the inventory of {key}; its Jobs are: {}",
                 names.join(", ")
@@ -169,7 +169,7 @@ pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError>
     let mut targets = vec![];
     for r in inventory
         .iter()
-        .filter(|r| req.jobs.is_empty() || req.jobs.contains(&r.name))
+        .filter(|r| req.jobs.is_empty() || req.jobs.iter().any(|j| *j == r.name))
     {
         let Some(job) = snap.job(&r.namespace, &r.name) else {
             if snap
@@ -186,8 +186,8 @@ pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError>
             }
             // Gone already (TTL, or deleted): nothing to delete, the reconcile recreates it.
             targets.push(Target {
-                namespace: r.namespace.clone(),
-                name: r.name.clone(),
+                namespace: r.namespace.to_string(),
+                name: r.name.to_string(),
                 uid: String::new(),
                 phase: JobPhase::Gone,
             });
@@ -208,9 +208,9 @@ pub fn plan(snap: &Snapshot, req: &Request<'_>) -> Result<Vec<Target>, AppError>
             )));
         }
         targets.push(Target {
-            namespace: r.namespace.clone(),
-            name: r.name.clone(),
-            uid: job.metadata.uid.clone(),
+            namespace: r.namespace.to_string(),
+            name: r.name.to_string(),
+            uid: job.metadata.uid.to_string(),
             phase,
         });
     }

@@ -3,7 +3,7 @@
 use crate::cluster::{Cluster, NoLog, Scope};
 use crate::error::AppError;
 use crate::model::{Selection, Snapshot, analyze};
-use crate::report::{ChainReport, JobPhase};
+use crate::report::{ChainReport, JobPhase, Text};
 
 /// What `status` read and what it shows.
 pub struct Status {
@@ -43,7 +43,7 @@ async fn add_log_tails(cluster: &Cluster, report: &mut ChainReport) {
         .flat_map(|c| &c.stages)
         .flat_map(|s| &s.jobs)
         .filter(|j| j.phase == JobPhase::Failed)
-        .map(|j| (j.namespace.clone(), j.name.clone()))
+        .map(|j| (j.namespace.to_string(), j.name.to_string()))
         .take(LOG_TAILS)
         .collect();
     if failed.is_empty() {
@@ -67,8 +67,8 @@ async fn add_log_tails(cluster: &Cluster, report: &mut ChainReport) {
             .iter()
             .find(|((ns, name), _)| *ns == job.namespace && *name == job.name)
         {
-            Some((_, Ok(tail))) => job.log_tail = Some(tail.lines().map(String::from).collect()),
-            Some((_, Err(why))) => job.log_unavailable = Some(why.to_string()),
+            Some((_, Ok(tail))) => job.log_tail = Some(tail.lines().map(Text::from).collect()),
+            Some((_, Err(why))) => job.log_unavailable = Some(Text::from(why.to_string())),
             None => {}
         }
     }

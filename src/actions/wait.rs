@@ -9,6 +9,7 @@ use crate::events::Event;
 use crate::model::progress::Goal;
 use crate::model::{Key, analyze};
 use crate::narrate::Narrator;
+use crate::report::ChainReport;
 
 /// Which chains to wait for, and for what.
 pub struct Request<'a> {
@@ -23,6 +24,9 @@ pub struct Request<'a> {
 pub struct Waited {
     pub outcome: Outcome,
     pub stages: Vec<Key>,
+    /// The report of the first snapshot, when the outcome's is that one (the
+    /// chains were settled at the first look): the view shows it as it is.
+    pub report: Option<ChainReport>,
 }
 
 /// Follows the chains to the goal.
@@ -57,7 +61,10 @@ pub async fn wait(
             let goal = Goal {
                 revision: req.revision.clone(),
                 // A source that moves on from here without the revision never brings it.
-                source_seen: req.revision.as_ref().and(s.source_revision.clone()),
+                source_seen: req
+                    .revision
+                    .as_ref()
+                    .and(s.source_revision.as_deref().map(String::from)),
                 ..Goal::default()
             };
             Followed::new(&s.namespace, &s.name, goal)
@@ -81,13 +88,15 @@ pub async fn wait(
         return Ok(Waited {
             outcome: Outcome::Done(snap),
             stages: keys,
+            report: None,
         });
     }
-    let outcome = Follower::new(cluster, scope, snap)
-        .follow(stages, req.nudge, narrator)
+    let (outcome, advanced) = Follower::new(cluster, scope, snap)
+        .follow_on(stages, req.nudge, narrator)
         .await?;
     Ok(Waited {
         outcome,
         stages: keys,
+        report: (!advanced).then_some(report),
     })
 }

@@ -13,26 +13,39 @@ use crate::model::analyze;
 use crate::model::{Key, Selection, Snapshot};
 use crate::narrate::Narrator;
 use crate::render::{self, Format};
+use crate::report::ChainReport;
 use crate::settings::{ReconcileSettings, Settings, WaitSettings};
 
 /// The final result on stdout (the chains of `names`), the failure's log tail
 /// on stderr, and the exit code.
+/// Which chains the final view shows.
+pub(super) enum Shown {
+    /// The chains of these stages, analyzed from the last snapshot.
+    Chains(Vec<Key>),
+    /// The report of the last snapshot, already made (`wait` on chains
+    /// settled at its first look).
+    Report(ChainReport),
+}
+
 fn finish(
     settings: &Settings,
     format: Format,
     snapshot: &Snapshot,
-    names: Vec<Key>,
+    shown: Shown,
     here: Option<&str>,
     failed: bool,
     out: &mut dyn Write,
 ) -> Result<Exit, AppError> {
-    let report = analyze(
-        snapshot,
-        &Selection {
-            namespaces: None,
-            names,
-        },
-    );
+    let report = match shown {
+        Shown::Report(report) => report,
+        Shown::Chains(names) => analyze(
+            snapshot,
+            &Selection {
+                namespaces: None,
+                names,
+            },
+        ),
+    };
     let text = render::render(&report, format, &view(settings, false, false, here, false))
         .map_err(unserializable)?;
     out.write_all(text.as_bytes())?;
@@ -43,13 +56,13 @@ pub(super) fn outcome(
     settings: &Settings,
     format: Format,
     result: Outcome,
-    names: Vec<Key>,
+    shown: Shown,
     here: Option<&str>,
     out: &mut dyn Write,
     narrator: &Narrator,
 ) -> Result<Exit, AppError> {
     match result {
-        Outcome::Done(snapshot) => finish(settings, format, &snapshot, names, here, false, out),
+        Outcome::Done(snapshot) => finish(settings, format, &snapshot, shown, here, false, out),
         Outcome::Failed {
             failure,
             log_tail,
@@ -66,7 +79,7 @@ pub(super) fn outcome(
                 }),
                 _ => {}
             }
-            finish(settings, format, &snapshot, names, here, true, out)
+            finish(settings, format, &snapshot, shown, here, true, out)
         }
     }
 }
@@ -109,7 +122,7 @@ pub(super) fn finish_acted(
                 settings,
                 format,
                 *result,
-                vec![stage],
+                Shown::Chains(vec![stage]),
                 Some(&here),
                 out,
                 narrator,
@@ -132,7 +145,10 @@ pub(super) async fn wait(
         settings,
         w.format,
         waited.outcome,
-        waited.stages,
+        match waited.report {
+            Some(report) => Shown::Report(report),
+            None => Shown::Chains(waited.stages),
+        },
         scope.namespace(),
         out,
         narrator,

@@ -25,7 +25,7 @@ pub(super) async fn status(
     let found = actions::status::status(&cluster, &scope, &st.names).await?;
     for warning in &found.report.warnings {
         narrator.say(Event::Warning {
-            message: warning.clone(),
+            message: warning.to_string(),
         });
     }
     for note in &found.snapshot.notes {

@@ -335,7 +335,7 @@ impl Cluster {
                     .kustomizations()
                     .iter()
                     .flat_map(|k| k.dependencies())
-                    .map(|d| Some(d.namespace))
+                    .map(|d| Some(d.namespace.to_string()))
                     .filter(|ns| !ks_fetched.contains(ns))
                     .collect::<BTreeSet<_>>()
                     .into_iter()
@@ -363,7 +363,7 @@ impl Cluster {
             .kustomizations()
             .iter()
             .flat_map(|k| k.inventory_jobs())
-            .map(|r| scoped(r.namespace))
+            .map(|r| scoped(r.namespace.to_string()))
             .filter(|ns| jobs_fetched.insert(ns.clone()))
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -379,7 +379,7 @@ impl Cluster {
                 SOURCES
                     .iter()
                     .find(|r| r.kind == kind)
-                    .map(|r| (scoped(ns), *r))
+                    .map(|r| (scoped(ns.to_string()), *r))
             })
             .filter(|(ns, r)| sources_fetched.insert((ns.clone(), r.kind)))
             .filter(|(ns, _)| ns.as_deref().is_none_or(is_namespace_name))
@@ -402,7 +402,11 @@ impl Cluster {
             Scope::All => None,
         };
         let listed = self.list::<NameOnly>(KUSTOMIZATIONS, ns).await?;
-        Ok(listed.items.into_iter().map(|n| n.metadata.name).collect())
+        Ok(listed
+            .items
+            .into_iter()
+            .map(|n| n.metadata.name.into())
+            .collect())
     }
 
     /// The Deployments of some namespaces (`doctor` compares their images
@@ -435,7 +439,11 @@ impl Cluster {
     /// All namespace names (for completion).
     pub async fn namespace_names(&self) -> Result<Vec<String>, ClusterError> {
         let listed = self.list::<NameOnly>(NAMESPACES, None).await?;
-        Ok(listed.items.into_iter().map(|n| n.metadata.name).collect())
+        Ok(listed
+            .items
+            .into_iter()
+            .map(|n| n.metadata.name.into())
+            .collect())
     }
 
     async fn jobs(&self, namespaces: Vec<Option<String>>) -> Vec<(Option<String>, Listing<Job>)> {
@@ -645,7 +653,7 @@ fn merge_sources(
         match result {
             Ok(listed) => {
                 snap.add_sources(listed.items.into_iter().map(|mut s| {
-                    s.kind = res.kind.to_string();
+                    s.kind = res.kind.to_string().into();
                     s
                 }));
                 snap.gaps

@@ -197,11 +197,11 @@ fn plan(scope: &Scope, snap: &Snapshot) -> Vec<(Resource, Option<String>)> {
     let ks = &snap.kustomizations();
     let ks_ns = ks
         .iter()
-        .map(|k| k.metadata.namespace.clone())
+        .map(|k| k.metadata.namespace.to_string())
         .chain(
             ks.iter()
                 .flat_map(|k| k.dependencies())
-                .map(|d| d.namespace),
+                .map(|d| d.namespace.to_string()),
         )
         .chain(asked)
         .collect();
@@ -218,7 +218,7 @@ fn plan(scope: &Scope, snap: &Snapshot) -> Vec<(Resource, Option<String>)> {
     for ns in namespaces(
         ks.iter()
             .flat_map(|k| k.inventory_jobs())
-            .map(|r| r.namespace)
+            .map(|r| r.namespace.to_string())
             .collect(),
     ) {
         let unreadable = snap
@@ -232,7 +232,7 @@ fn plan(scope: &Scope, snap: &Snapshot) -> Vec<(Resource, Option<String>)> {
     let refs: Vec<(String, String)> = ks
         .iter()
         .map(|k| k.source_key())
-        .map(|s| (s.kind, s.key.namespace))
+        .map(|s| (s.kind.to_string(), s.key.namespace.to_string()))
         .collect();
     for r in SOURCES
         .iter()
@@ -282,7 +282,7 @@ fn decode(kind: &str, obj: DynamicObject) -> Option<(Key, Item)> {
         "Job" => Item::Job(serde_json::from_value(value).ok()?),
         kind => {
             let mut source: Source = serde_json::from_value(value).ok()?;
-            source.kind = kind.to_string();
+            source.kind = kind.to_string().into();
             Item::Source(source)
         }
     };

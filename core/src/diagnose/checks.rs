@@ -39,7 +39,7 @@ pub fn diagnose(subject: &Subject, selection: &Selection) -> Diagnosis {
                 .collect(),
         };
         for stage in &chain.stages {
-            stages.push(stage.key());
+            stages.push(stage.key().to_string());
         }
         for (key, ks) in &ctx.kustomizations {
             if subject.live && ks.status.inventory.is_none() {
@@ -149,7 +149,7 @@ fn inventory(ks: &Kustomization) -> impl Iterator<Item = (String, String)> + '_ 
         .iter()
         .flat_map(|i| &i.entries)
         .filter_map(|e| parse_inventory_id(&e.id))
-        .map(|r| (r.group, r.kind))
+        .map(|r| (r.group.into(), r.kind.into()))
 }
 
 /// One stage being checked, and where it is written. A finding whose fix is
@@ -515,7 +515,7 @@ fn kubectl_field_manager(c: &ChainView, s: &Stage) -> Vec<Finding> {
     };
     let parent = match &labels.owner_namespace {
         Some(ns) => format!("{ns}/{parent}"),
-        None => parent.clone(),
+        None => parent.to_string(),
     };
     let managers: BTreeSet<&str> =
         s.ks.metadata
@@ -590,7 +590,7 @@ fn namespace_not_specified(c: &ChainView, s: &Stage) -> Vec<Finding> {
                 vec![s.found(
                     Code::NamespaceNotSpecified,
                     s.object(),
-                    r.message.clone(),
+                    r.message.to_string(),
                     fix(),
                 )]
             }

@@ -194,7 +194,7 @@ pub fn render(files: &Files, within: &str) -> Result<Subject, RepoError> {
         let objects = built.unwrap_or_else(|| {
             subject
                 .missing_paths
-                .insert(key.clone(), ks.spec.path.clone());
+                .insert(key.clone(), ks.spec.path.to_string());
             vec![]
         });
         let target = ks.spec.target_namespace.clone().filter(|t| !t.is_empty());
@@ -308,14 +308,14 @@ fn inventory_entry(v: &Value) -> InventoryEntry {
             .to_string()
     };
     InventoryEntry {
-        id: format!(
+        id: compact_str::format_compact!(
             "{}_{}_{}_{}",
             s("/metadata/namespace"),
             s("/metadata/name"),
             group,
             s("/kind")
         ),
-        v: version.to_string(),
+        v: version.into(),
     }
 }
 

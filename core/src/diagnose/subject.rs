@@ -60,7 +60,7 @@ impl Manifest {
     pub fn describe(&self) -> String {
         let name = match (&self.metadata.name, &self.metadata.generate_name) {
             (n, g) if n.is_empty() && !g.is_empty() => format!("{g}*"),
-            (n, _) => n.clone(),
+            (n, _) => n.to_string(),
         };
         match self.metadata.namespace.as_str() {
             "" => format!("{} {name}", self.kind),

@@ -6,12 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::flux::{Kustomization, Snapshot, condition};
-use crate::report::{self, Chain, ChainReport, JobPhase, Role, RootCause, Stage, StageState};
+use crate::report::{self, Chain, ChainReport, JobPhase, Role, RootCause, Stage, StageState, Text};
 
 use super::key::Key;
 
-fn key_str(k: &Key) -> String {
-    k.to_string()
+fn key_str(k: &Key) -> Text {
+    compact_str::format_compact!("{k}")
 }
 
 /// Which chains to show.
@@ -68,6 +68,28 @@ struct Node<'a> {
     undecodable: Option<&'a super::flux::Undecodable>,
 }
 
+/// The stages by key, in one list in the graph's order: a map of thousands
+/// of stages built in key order leaves its nodes half full.
+struct Stages<'k> {
+    at: BTreeMap<&'k Key, usize>,
+    list: Vec<Option<Stage>>,
+}
+
+impl Stages<'_> {
+    fn get(&self, k: &Key) -> Option<&Stage> {
+        self.list.get(*self.at.get(k)?)?.as_ref()
+    }
+
+    fn get_mut(&mut self, k: &Key) -> Option<&mut Stage> {
+        self.list.get_mut(*self.at.get(k)?)?.as_mut()
+    }
+
+    /// The stage, taken out for its chain.
+    fn take(&mut self, k: &Key) -> Option<Stage> {
+        self.list.get_mut(*self.at.get(k)?)?.take()
+    }
+}
+
 /// Builds the report of the selected chains.
 pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     let nodes = graph(snap);
@@ -80,7 +102,10 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     };
 
     // Each stage, without its root cause yet.
-    let mut stages: BTreeMap<Key, Stage> = BTreeMap::new();
+    let mut stages = Stages {
+        at: nodes.keys().enumerate().map(|(i, k)| (k, i)).collect(),
+        list: Vec::with_capacity(nodes.len()),
+    };
     for (k, n) in &nodes {
         let (role, role_guessed) = match n.ks {
             Some(ks) if ks.status.inventory.is_none() => {
@@ -109,16 +134,19 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
             },
         };
         stage.role_guessed = role_guessed;
-        stages.insert(k.clone(), stage);
+        stages.list.push(Some(stage));
     }
-    let blocked: Vec<Key> = stages
-        .iter()
-        .filter(|(_, s)| s.state == StageState::Blocked)
-        .map(|(k, _)| k.clone())
+    let blocked: Vec<&Key> = nodes
+        .keys()
+        .filter(|k| {
+            stages
+                .get(k)
+                .is_some_and(|s| s.state == StageState::Blocked)
+        })
         .collect();
     for k in blocked {
-        let cause = root_cause(&k, &nodes, &stages);
-        if let Some(s) = stages.get_mut(&k) {
+        let cause = root_cause(k, &nodes, &stages);
+        if let Some(s) = stages.get_mut(k) {
             s.blocked_by = cause;
         }
     }
@@ -128,15 +156,16 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     let mut chains = vec![];
     for component in components(&nodes) {
         let (order, cycle) = topological(&component, &nodes, &dependents);
-        let chain_stages: Vec<Stage> = order.iter().filter_map(|k| stages.remove(k)).collect();
+        let chain_stages: Vec<Stage> = order.iter().filter_map(|k| stages.take(k)).collect();
         let Some(first) = chain_stages.first() else {
             continue;
         };
         let selected = if selection.names.is_empty() {
-            selection
-                .namespaces
-                .as_ref()
-                .is_none_or(|nss| chain_stages.iter().any(|s| nss.contains(&s.namespace)))
+            selection.namespaces.as_ref().is_none_or(|nss| {
+                chain_stages
+                    .iter()
+                    .any(|s| nss.iter().any(|n| *n == s.namespace))
+            })
         } else {
             component.iter().any(|k| named.contains(k))
         };
@@ -152,7 +181,7 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
         });
     }
     chains.sort_by(|a, b| a.name.cmp(&b.name));
-    ChainReport::new(chains, snap.gaps.clone())
+    ChainReport::new(chains, snap.gaps.iter().map(Text::from).collect())
 }
 
 /// A chain's state: the worst of its stages, a blocked stage counting as the
@@ -274,7 +303,7 @@ fn build_stage(ks: &Kustomization, role: Role, snap: &Snapshot) -> Stage {
     let source_revision = snap
         .source(&kind, &sns, &sname)
         .and_then(|s| s.revision())
-        .map(String::from);
+        .map(Text::from);
     let state = stage_state(ks, source_revision.as_deref());
     let ready = condition(&ks.status.conditions, "Ready");
     let st = &ks.status;
@@ -320,7 +349,7 @@ fn build_stage(ks: &Kustomization, role: Role, snap: &Snapshot) -> Stage {
                 report::Job {
                     namespace: r.namespace.clone(),
                     name: r.name.clone(),
-                    uid: String::new(),
+                    uid: Text::default(),
                     phase: if unknown {
                         JobPhase::Unknown
                     } else {
@@ -341,7 +370,7 @@ fn build_stage(ks: &Kustomization, role: Role, snap: &Snapshot) -> Stage {
             }
         })
         .collect();
-    let non_empty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    let non_empty = |s: &Text| Some(s.clone()).filter(|s| !s.is_empty());
     Stage {
         namespace: ks.metadata.namespace.clone(),
         name: ks.metadata.name.clone(),
@@ -391,7 +420,7 @@ fn missing_stage(k: &Key) -> Stage {
         state: StageState::Missing,
         ready: None,
         reason: Some("NotFound".into()),
-        message: Some(format!(
+        message: Some(compact_str::format_compact!(
             "Kustomization {} is named in dependsOn but does not exist",
             key_str(k)
         )),
@@ -416,7 +445,7 @@ fn unreadable_stage(k: &Key, u: &super::flux::Undecodable) -> Stage {
     Stage {
         state: StageState::Unreadable,
         reason: Some("Undecodable".into()),
-        message: Some(format!(
+        message: Some(compact_str::format_compact!(
             "Kustomization {} exists but cannot be read: {}",
             key_str(k),
             u.error
@@ -429,7 +458,7 @@ fn unreadable_stage(k: &Key, u: &super::flux::Undecodable) -> Stage {
 fn root_cause(
     start: &Key,
     nodes: &BTreeMap<Key, Node<'_>>,
-    stages: &BTreeMap<Key, Stage>,
+    stages: &Stages<'_>,
 ) -> Option<RootCause> {
     let mut visited = BTreeSet::from([start.clone()]);
     let mut current = start.clone();
@@ -440,11 +469,17 @@ fn root_cause(
             .get(&current)
             .and_then(|s| s.message.as_deref())
             .and_then(named_dependency);
-        let mut candidates: Vec<&Key> = deps.iter().filter(|d| Some(key_str(d)) == named).collect();
-        candidates.extend(deps.iter().filter(|d| Some(key_str(d)) != named));
+        let mut candidates: Vec<&Key> = deps
+            .iter()
+            .filter(|d| named.as_deref() == Some(key_str(d).as_str()))
+            .collect();
+        candidates.extend(
+            deps.iter()
+                .filter(|d| named.as_deref() != Some(key_str(d).as_str())),
+        );
         let next = candidates
             .into_iter()
-            .find(|d| stages.get(*d).is_some_and(|s| !s.state.is_ready()))?;
+            .find(|d| stages.get(d).is_some_and(|s| !s.state.is_ready()))?;
         let stage = stages.get(next)?;
         if stage.state == StageState::Blocked {
             if visited.insert(next.clone()) {
@@ -457,7 +492,10 @@ fn root_cause(
                 state: stage.state,
                 job: None,
                 reason: Some("DependencyCycle".into()),
-                message: Some(format!("{} is part of a dependsOn cycle", stage.key())),
+                message: Some(compact_str::format_compact!(
+                    "{} is part of a dependsOn cycle",
+                    stage.key()
+                )),
             });
         }
         let job = stage
@@ -475,7 +513,7 @@ fn root_cause(
         return Some(RootCause {
             stage: stage.key(),
             state: stage.state,
-            job: job.map(|j| format!("{}/{}", j.namespace, j.name)),
+            job: job.map(|j| compact_str::format_compact!("{}/{}", j.namespace, j.name)),
             reason: job
                 .and_then(|j| j.reason.clone())
                 .or_else(|| stage.reason.clone()),

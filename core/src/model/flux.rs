@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Deserializer};
 
+pub use super::key::Text;
 use super::key::{Key, SourceKey};
 use crate::report::JobPhase;
 
@@ -31,20 +32,20 @@ pub(crate) fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>
 #[serde(rename_all = "camelCase")]
 pub struct Meta {
     #[serde(default, deserialize_with = "nullable")]
-    pub name: String,
+    pub name: Text,
     /// Set on an object whose name the apiserver picks (Flux cannot track it).
     #[serde(default, deserialize_with = "nullable")]
-    pub generate_name: String,
+    pub generate_name: Text,
     #[serde(default, deserialize_with = "nullable")]
-    pub namespace: String,
+    pub namespace: Text,
     #[serde(default, deserialize_with = "nullable")]
-    pub uid: String,
+    pub uid: Text,
     #[serde(default, deserialize_with = "nullable")]
     pub generation: i64,
     #[serde(default)]
-    pub creation_timestamp: Option<String>,
+    pub creation_timestamp: Option<Text>,
     #[serde(default)]
-    pub deletion_timestamp: Option<String>,
+    pub deletion_timestamp: Option<Text>,
     /// Only the annotations jobgate reads; others (last-applied-configuration...) are skipped.
     #[serde(default, deserialize_with = "nullable")]
     pub annotations: Annotations,
@@ -52,7 +53,7 @@ pub struct Meta {
     #[serde(default, deserialize_with = "nullable")]
     pub labels: Labels,
     #[serde(default, deserialize_with = "list")]
-    pub finalizers: Vec<String>,
+    pub finalizers: Vec<Text>,
     /// Who wrote which fields: only the manager and operation are read.
     #[serde(default, deserialize_with = "list")]
     pub managed_fields: Vec<ManagedFields>,
@@ -61,9 +62,9 @@ pub struct Meta {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ManagedFields {
     #[serde(default, deserialize_with = "nullable")]
-    pub manager: String,
+    pub manager: Text,
     #[serde(default, deserialize_with = "nullable")]
-    pub operation: String,
+    pub operation: Text,
 }
 
 /// kustomize-controller's per-object force selector, as a label or an
@@ -86,36 +87,36 @@ impl Meta {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Labels {
     #[serde(rename = "kustomize.toolkit.fluxcd.io/name", default)]
-    pub owner_name: Option<String>,
+    pub owner_name: Option<Text>,
     #[serde(rename = "kustomize.toolkit.fluxcd.io/namespace", default)]
-    pub owner_namespace: Option<String>,
+    pub owner_namespace: Option<Text>,
     #[serde(rename = "kustomize.toolkit.fluxcd.io/force", default)]
-    pub force: Option<String>,
+    pub force: Option<Text>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Annotations {
     #[serde(rename = "reconcile.fluxcd.io/requestedAt", default)]
-    pub requested_at: Option<String>,
+    pub requested_at: Option<Text>,
     #[serde(rename = "kustomize.toolkit.fluxcd.io/force", default)]
-    pub force: Option<String>,
+    pub force: Option<Text>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     #[serde(rename = "type", default)]
-    pub type_: String,
+    pub type_: Text,
     #[serde(default)]
-    pub status: String,
+    pub status: Text,
     #[serde(default, deserialize_with = "nullable")]
-    pub reason: String,
+    pub reason: Text,
     #[serde(default, deserialize_with = "nullable")]
-    pub message: String,
+    pub message: Text,
     #[serde(default)]
     pub observed_generation: Option<i64>,
     #[serde(default)]
-    pub last_transition_time: Option<String>,
+    pub last_transition_time: Option<Text>,
 }
 
 /// The condition of that type, whatever its status.
@@ -155,13 +156,13 @@ pub struct KustomizationSpec {
     #[serde(default, deserialize_with = "nullable")]
     pub prune: bool,
     #[serde(default, deserialize_with = "nullable")]
-    pub interval: String,
+    pub interval: Text,
     #[serde(default)]
-    pub timeout: Option<String>,
+    pub timeout: Option<Text>,
     #[serde(default, deserialize_with = "nullable")]
-    pub path: String,
+    pub path: Text,
     #[serde(default)]
-    pub target_namespace: Option<String>,
+    pub target_namespace: Option<Text>,
     /// Objects whose health gates the stage, besides (or instead of) `wait`.
     #[serde(default, deserialize_with = "list")]
     pub health_checks: Vec<HealthCheck>,
@@ -171,36 +172,36 @@ pub struct KustomizationSpec {
 #[serde(rename_all = "camelCase")]
 pub struct HealthCheck {
     #[serde(default, deserialize_with = "nullable")]
-    pub api_version: String,
+    pub api_version: Text,
     #[serde(default, deserialize_with = "nullable")]
-    pub kind: String,
+    pub kind: Text,
     #[serde(default, deserialize_with = "nullable")]
-    pub name: String,
+    pub name: Text,
     #[serde(default)]
-    pub namespace: Option<String>,
+    pub namespace: Option<Text>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Dependency {
     #[serde(default, deserialize_with = "nullable")]
-    pub name: String,
+    pub name: Text,
     #[serde(default)]
-    pub namespace: Option<String>,
+    pub namespace: Option<Text>,
     /// A CEL expression replacing the built-in readiness check: shown, not evaluated.
     #[serde(default)]
-    pub ready_expr: Option<String>,
+    pub ready_expr: Option<Text>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceRef {
     #[serde(default, deserialize_with = "nullable")]
-    pub kind: String,
+    pub kind: Text,
     #[serde(default, deserialize_with = "nullable")]
-    pub name: String,
+    pub name: Text,
     #[serde(default)]
-    pub namespace: Option<String>,
+    pub namespace: Option<Text>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -212,11 +213,11 @@ pub struct KustomizationStatus {
     #[serde(default, deserialize_with = "list")]
     pub conditions: Vec<Condition>,
     #[serde(default)]
-    pub last_applied_revision: Option<String>,
+    pub last_applied_revision: Option<Text>,
     #[serde(default)]
-    pub last_attempted_revision: Option<String>,
+    pub last_attempted_revision: Option<Text>,
     #[serde(default)]
-    pub last_handled_reconcile_at: Option<String>,
+    pub last_handled_reconcile_at: Option<Text>,
     /// `None` until Flux first applied the Kustomization (an applied one with
     /// nothing in it has an empty inventory).
     #[serde(default)]
@@ -232,9 +233,9 @@ pub struct Inventory {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct InventoryEntry {
     #[serde(default, deserialize_with = "nullable")]
-    pub id: String,
+    pub id: Text,
     #[serde(default, deserialize_with = "nullable")]
-    pub v: String,
+    pub v: Text,
 }
 
 // ---- Sources ------------------------------------------------------------------
@@ -243,7 +244,7 @@ pub struct InventoryEntry {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Source {
     #[serde(default, deserialize_with = "nullable")]
-    pub kind: String,
+    pub kind: Text,
     #[serde(default)]
     pub metadata: Meta,
     #[serde(default, deserialize_with = "nullable")]
@@ -255,7 +256,7 @@ pub struct Source {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct SourceSpec {
     #[serde(default, deserialize_with = "nullable")]
-    pub url: String,
+    pub url: Text,
     #[serde(default, deserialize_with = "nullable")]
     pub suspend: bool,
 }
@@ -266,7 +267,7 @@ pub struct SourceStatus {
     #[serde(default)]
     pub observed_generation: Option<i64>,
     #[serde(default)]
-    pub last_handled_reconcile_at: Option<String>,
+    pub last_handled_reconcile_at: Option<Text>,
     #[serde(default, deserialize_with = "list")]
     pub conditions: Vec<Condition>,
     #[serde(default)]
@@ -276,7 +277,7 @@ pub struct SourceStatus {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Artifact {
     #[serde(default, deserialize_with = "nullable")]
-    pub revision: String,
+    pub revision: Text,
 }
 
 impl Source {
@@ -337,9 +338,9 @@ pub struct PodSpec {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Container {
     #[serde(default, deserialize_with = "nullable")]
-    pub name: String,
+    pub name: Text,
     #[serde(default, deserialize_with = "nullable")]
-    pub image: String,
+    pub image: Text,
 }
 
 impl PodTemplate {
@@ -360,9 +361,9 @@ pub struct JobStatus {
     #[serde(default, deserialize_with = "list")]
     pub conditions: Vec<Condition>,
     #[serde(default)]
-    pub start_time: Option<String>,
+    pub start_time: Option<Text>,
     #[serde(default)]
-    pub completion_time: Option<String>,
+    pub completion_time: Option<Text>,
     #[serde(default, deserialize_with = "nullable")]
     pub active: i64,
     #[serde(default, deserialize_with = "nullable")]
@@ -416,10 +417,10 @@ pub fn is_namespace_name(ns: &str) -> bool {
 /// A namespaced or cluster-scoped object named by an inventory entry.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectRef {
-    pub namespace: String,
-    pub name: String,
-    pub group: String,
-    pub kind: String,
+    pub namespace: Text,
+    pub name: Text,
+    pub group: Text,
+    pub kind: Text,
 }
 
 /// Parses `<namespace>_<name>_<group>_<Kind>` from both ends: the namespace is
@@ -433,15 +434,15 @@ pub fn parse_inventory_id(id: &str) -> Option<ObjectRef> {
         return None;
     }
     let name = if group == "rbac.authorization.k8s.io" {
-        name.replace("__", ":")
+        name.replace("__", ":").into()
     } else {
-        name.to_string()
+        name.into()
     };
     Some(ObjectRef {
-        namespace: namespace.to_string(),
+        namespace: namespace.into(),
         name,
-        group: group.to_string(),
-        kind: kind.to_string(),
+        group: group.into(),
+        kind: kind.into(),
     })
 }
 
@@ -524,8 +525,8 @@ pub fn short_revision(rev: &str) -> String {
 /// An object that exists but does not decode, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Undecodable {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Text,
+    pub name: Text,
     pub error: String,
 }
 
@@ -563,7 +564,31 @@ struct Index {
     jobs: Positions,
 }
 
-type Positions = HashMap<String, HashMap<String, Vec<usize>>>;
+type Positions = HashMap<Text, HashMap<Text, Places>>;
+
+/// Where a name is in a list: once, but for sources of different kinds that
+/// share a name (one allocation per object would be tens of thousands).
+#[derive(Debug, Clone)]
+enum Places {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl Places {
+    fn push(&mut self, i: usize) {
+        match self {
+            Places::One(first) => *self = Places::Many(vec![*first, i]),
+            Places::Many(all) => all.push(i),
+        }
+    }
+
+    fn as_slice(&self) -> &[usize] {
+        match self {
+            Places::One(i) => std::slice::from_ref(i),
+            Places::Many(all) => all,
+        }
+    }
+}
 
 fn positions<'a>(keys: impl Iterator<Item = &'a Meta>) -> Positions {
     let mut map = Positions::new();
@@ -571,8 +596,8 @@ fn positions<'a>(keys: impl Iterator<Item = &'a Meta>) -> Positions {
         map.entry(m.namespace.clone())
             .or_default()
             .entry(m.name.clone())
-            .or_default()
-            .push(i);
+            .and_modify(|p| p.push(i))
+            .or_insert(Places::One(i));
     }
     map
 }
@@ -580,8 +605,9 @@ fn positions<'a>(keys: impl Iterator<Item = &'a Meta>) -> Positions {
 fn at<'s, T>(list: &'s [T], map: &Positions, ns: &str, name: &str) -> impl Iterator<Item = &'s T> {
     map.get(ns)
         .and_then(|names| names.get(name))
-        .into_iter()
-        .flatten()
+        .map(Places::as_slice)
+        .unwrap_or_default()
+        .iter()
         .filter_map(|&i| list.get(i))
 }
 

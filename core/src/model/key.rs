@@ -3,15 +3,17 @@
 
 use std::fmt;
 
+pub use crate::report::Text;
+
 /// A namespaced object's name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Text,
+    pub name: Text,
 }
 
 impl Key {
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Key {
+    pub fn new(namespace: impl Into<Text>, name: impl Into<Text>) -> Key {
         Key {
             namespace: namespace.into(),
             name: name.into(),
@@ -29,7 +31,7 @@ impl fmt::Display for Key {
 /// A Flux source: its kind and name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SourceKey {
-    pub kind: String,
+    pub kind: Text,
     pub key: Key,
 }
 

@@ -11,7 +11,7 @@ mod wanted;
 
 pub use chains::{Selection, analyze, stage_state, suggest};
 pub use flux::{Job, Kustomization, Snapshot, Source};
-pub use key::{Key, ReplacedJob, SourceKey};
+pub use key::{Key, ReplacedJob, SourceKey, Text};
 pub use select::{UnknownName, Unselectable, find, find_active, select};
 pub use wanted::{WaitFor, wait_for};
 

@@ -5,7 +5,7 @@
 use super::chains::stage_state;
 use super::flux::{Job, Kustomization, Snapshot, condition, short_revision};
 use super::key::{Key, ReplacedJob};
-use crate::report::{JobPhase, StageState};
+use crate::report::{JobPhase, StageState, Text};
 
 /// What a stage must reach.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -197,8 +197,8 @@ fn progress_of(snap: &Snapshot, ns: &str, name: &str, goal: &Goal, followed: &[K
         jobs: jobs(snap, ks, &key, goal, target),
         key,
         state: stage_state(ks, source),
-        reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
-        message: ready.map(|c| c.message.clone()).unwrap_or_default(),
+        reason: ready.map(|c| c.reason.to_string()).unwrap_or_default(),
+        message: ready.map(|c| c.message.to_string()).unwrap_or_default(),
     };
     CHECKS
         .iter()
@@ -287,7 +287,7 @@ fn request_handled(s: &Followed<'_>) -> Option<Progress> {
     Some(Progress::Waiting {
         state: StageState::Progressing,
         why: Waiting::Request {
-            busy_with: busy.map(|c| c.message.clone()),
+            busy_with: busy.map(|c| c.message.to_string()),
         },
     })
 }
@@ -334,11 +334,17 @@ fn at_revision(s: &Followed<'_>) -> Option<Progress> {
                 .ks
                 .status
                 .last_applied_revision
-                .clone()
-                .unwrap_or_default(),
+                .as_deref()
+                .unwrap_or_default()
+                .to_string(),
         },
         Some(t) if !s.applied(t) => s.waiting(Waiting::Revision {
-            at: s.ks.status.last_applied_revision.clone(),
+            at: s
+                .ks
+                .status
+                .last_applied_revision
+                .as_deref()
+                .map(String::from),
             target: t.to_string(),
         }),
         Some(_) => s.waiting(Waiting::Jobs),
@@ -396,8 +402,8 @@ fn jobs(snap: &Snapshot, ks: &Kustomization, key: &Key, goal: &Goal, target: Opt
                         blocked: None,
                         stage: key.clone(),
                         job: Some(Key::new(r.namespace.clone(), r.name.clone())),
-                        reason,
-                        message: cond.map(|c| c.message.clone()).unwrap_or_default(),
+                        reason: reason.to_string(),
+                        message: cond.map(|c| c.message.to_string()).unwrap_or_default(),
                     });
                 } else {
                     jobs.earlier_failure
@@ -430,7 +436,7 @@ fn made_by_attempt_at(ks: &Kustomization, job: &Job, target: Option<&str>) -> bo
     if ready.status != "Unknown" {
         return true;
     }
-    let time = |t: Option<&String>| t.and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    let time = |t: Option<&Text>| t.and_then(|t| t.parse::<jiff::Timestamp>().ok());
     match (
         time(job.metadata.creation_timestamp.as_ref()),
         time(ready.last_transition_time.as_ref()),
@@ -563,11 +569,13 @@ fn upstream_culprit(snap: &Snapshot, ks: &Kustomization, followed: &[Key]) -> Op
                         .as_ref()
                         .and_then(|(_, c)| c.as_ref().map(|c| c.reason.clone()))
                         .or_else(|| ready.map(|c| c.reason.clone()))
-                        .unwrap_or_else(|| "Failed".into()),
+                        .unwrap_or_else(|| "Failed".into())
+                        .to_string(),
                     message: job
                         .and_then(|(_, c)| c.map(|c| c.message))
                         .or_else(|| ready.map(|c| c.message.clone()))
-                        .unwrap_or_default(),
+                        .unwrap_or_default()
+                        .to_string(),
                 });
             }
             StageState::Blocked => {
@@ -681,8 +689,14 @@ mod tests {
                 jobs: jobs(snap, ks, &key, goal, target),
                 key,
                 state: stage_state(ks, source),
-                reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
-                message: ready.map(|c| c.message.clone()).unwrap_or_default(),
+                reason: ready
+                    .map(|c| c.reason.clone())
+                    .unwrap_or_default()
+                    .to_string(),
+                message: ready
+                    .map(|c| c.message.clone())
+                    .unwrap_or_default()
+                    .to_string(),
             }
         };
         let canonical: &'static Snapshot = Box::leak(Box::new(canonical));
@@ -875,7 +889,7 @@ mod tests {
         let goal = Goal {
             replaced_jobs: vec![ReplacedJob {
                 key: Key::new("apps", "db-migration"),
-                uid,
+                uid: uid.to_string(),
             }],
             ..Goal::default()
         };

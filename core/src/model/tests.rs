@@ -21,7 +21,7 @@ fn states(report: &crate::report::ChainReport) -> Vec<Vec<(String, Role, StageSt
         .map(|c| {
             c.stages
                 .iter()
-                .map(|s| (s.name.clone(), s.role, s.state))
+                .map(|s| (s.name.to_string(), s.role, s.state))
                 .collect()
         })
         .collect()
@@ -198,7 +198,11 @@ fn cross_namespace_dependencies_and_selection_by_namespace() {
         1,
         "the chain touching apps, with its infra stage"
     );
-    let keys: Vec<String> = report.chains[0].stages.iter().map(|s| s.key()).collect();
+    let keys: Vec<String> = report.chains[0]
+        .stages
+        .iter()
+        .map(|s| s.key().to_string())
+        .collect();
     assert_eq!(keys, ["infra/db", "apps/app"]);
     assert_eq!(report.chains[0].stages[0].role, Role::Pre);
     // The dependency is ready now: Flux has not re-checked yet; no upstream culprit to name.

@@ -61,7 +61,7 @@ pub fn render(report: &ChainReport, format: Format, view: &View) -> Result<Strin
     let mut safe = report.clone();
     safe.for_each_text(&mut |s| {
         if needs_sanitizing(s) {
-            *s = sanitize(s);
+            *s = sanitize(s).into();
         }
     });
     let report = &safe;

@@ -37,9 +37,9 @@ fn cell(text: impl Into<String>, color: Option<Color>, view: &View) -> Cell {
 fn stage_name(stage: &Stage, chain_ns: &str, view: &View) -> String {
     let here = view.namespace.as_deref().unwrap_or(chain_ns);
     if view.all_namespaces || stage.namespace == here {
-        stage.name.clone()
+        stage.name.to_string()
     } else {
-        stage.key()
+        stage.key().to_string()
     }
 }
 
@@ -160,7 +160,7 @@ fn render_compact(out: &mut String, chains: &[&Chain], view: &View) {
             .max()
             .map(|t| t.to_string());
         table.add_row(vec![
-            cell(&chain.name, None, view),
+            cell(chain.name.as_str(), None, view),
             cell(
                 format!("{} {}", symbol(chain.state), chain.state.as_str()),
                 state_color(chain.state),
@@ -262,7 +262,7 @@ fn render_chain(out: &mut String, chain: &Chain, view: &View, wide: bool) {
 fn stage_row(stage: &Stage, chain_ns: &str, view: &View, wide: bool) -> Vec<Cell> {
     let mut row = vec![];
     if view.all_namespaces {
-        row.push(cell(&stage.namespace, None, view));
+        row.push(cell(stage.namespace.as_str(), None, view));
     }
     row.extend([
         cell(stage_name(stage, chain_ns, view), None, view),
@@ -322,7 +322,7 @@ fn stage_row(stage: &Stage, chain_ns: &str, view: &View, wide: bool) -> Vec<Cell
 fn job_row(stage: &Stage, job: &Job, last: bool, view: &View) -> Vec<Cell> {
     let branch = if last { "└─" } else { "├─" };
     let name = if job.namespace == stage.namespace {
-        job.name.clone()
+        job.name.to_string()
     } else {
         format!("{}/{}", job.namespace, job.name)
     };
@@ -332,7 +332,7 @@ fn job_row(stage: &Stage, job: &Job, last: bool, view: &View) -> Vec<Cell> {
     };
     let mut row = vec![];
     if view.all_namespaces {
-        row.push(cell(&job.namespace, None, view));
+        row.push(cell(job.namespace.as_str(), None, view));
     }
     row.extend([
         cell(format!("{branch} job/{name}"), None, view),

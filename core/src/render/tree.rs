@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{View, sanitize, symbol};
-use crate::report::{ChainReport, JobPhase, Stage};
+use crate::report::{ChainReport, JobPhase, Stage, Text};
 
 /// The report as dependsOn trees, one per chain.
 pub fn render(report: &ChainReport, _view: &View) -> String {
@@ -15,12 +15,12 @@ pub fn render(report: &ChainReport, _view: &View) -> String {
         if i > 0 {
             out.push('\n');
         }
-        let by_key: BTreeMap<String, &Stage> = chain.stages.iter().map(|s| (s.key(), s)).collect();
-        let mut dependents: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let by_key: BTreeMap<Text, &Stage> = chain.stages.iter().map(|s| (s.key(), s)).collect();
+        let mut dependents: BTreeMap<Text, Vec<Text>> = BTreeMap::new();
         for s in &chain.stages {
             for d in &s.depends_on {
                 dependents
-                    .entry(format!("{}/{}", d.namespace, d.name))
+                    .entry(compact_str::format_compact!("{}/{}", d.namespace, d.name))
                     .or_default()
                     .push(s.key());
             }
@@ -32,7 +32,7 @@ pub fn render(report: &ChainReport, _view: &View) -> String {
             .filter(|s| {
                 s.depends_on
                     .iter()
-                    .all(|d| !by_key.contains_key(&format!("{}/{}", d.namespace, d.name)))
+                    .all(|d| !by_key.contains_key(format!("{}/{}", d.namespace, d.name).as_str()))
             })
             .collect();
         if roots.is_empty() {
@@ -87,9 +87,9 @@ fn label(s: &Stage) -> String {
 fn draw(
     out: &mut String,
     stage: &Stage,
-    by_key: &BTreeMap<String, &Stage>,
-    dependents: &BTreeMap<String, Vec<String>>,
-    drawn: &mut BTreeSet<String>,
+    by_key: &BTreeMap<Text, &Stage>,
+    dependents: &BTreeMap<Text, Vec<Text>>,
+    drawn: &mut BTreeSet<Text>,
     lasts: &mut Vec<bool>,
 ) {
     let key = stage.key();
@@ -119,7 +119,7 @@ fn draw(
             .unwrap_or_default();
         // As the table names it: bare in its stage's namespace, qualified elsewhere.
         let name = if job.namespace == stage.namespace {
-            job.name.clone()
+            job.name.to_string()
         } else {
             format!("{}/{}", job.namespace, job.name)
         };
