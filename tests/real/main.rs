@@ -11,7 +11,7 @@ mod release;
 mod stack;
 
 use serde_json::Value;
-use stack::{App, BIN, Migration, REPO, Run, finish, run, stack};
+use stack::{App, BIN, Migration, Run, run, stack};
 
 fn report(stdout: &str) -> Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not a report ({e}): {stdout}"))
