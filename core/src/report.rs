@@ -25,73 +25,100 @@ pub struct ChainReport {
     pub warnings: Vec<Text>,
 }
 
-impl ChainReport {
-    /// Calls `f` on every piece of text in the report that came from the
-    /// cluster (names, messages, revisions, log lines...): the one place a
-    /// view makes all of it safe to print. A field added to the report is
-    /// added here.
-    pub fn for_each_text(&mut self, f: &mut impl FnMut(&mut Text)) {
-        let opt = |o: &mut Option<Text>, f: &mut dyn FnMut(&mut Text)| {
-            if let Some(s) = o {
-                f(s);
+/// Every piece of text in a report that came from the cluster (names,
+/// messages, revisions, log lines...), each passed to `f` by reference, or by
+/// mutable reference with `mut`: one list of the fields for both, so a field
+/// added to the report is added here once.
+macro_rules! texts {
+    ($report:expr, $f:expr $(, $m:ident)?) => {{
+        let f = $f;
+        for w in & $($m)? $report.warnings {
+            f(w);
+        }
+        for chain in & $($m)? $report.chains {
+            f(& $($m)? chain.name);
+            for c in & $($m)? chain.cycle {
+                f(c);
             }
-        };
-        self.warnings.iter_mut().for_each(&mut *f);
-        for chain in &mut self.chains {
-            f(&mut chain.name);
-            chain.cycle.iter_mut().for_each(&mut *f);
-            for s in &mut chain.stages {
-                f(&mut s.namespace);
-                f(&mut s.name);
+            for s in & $($m)? chain.stages {
+                f(& $($m)? s.namespace);
+                f(& $($m)? s.name);
                 for o in [
-                    &mut s.ready,
-                    &mut s.reason,
-                    &mut s.message,
-                    &mut s.last_transition_time,
-                    &mut s.revision,
-                    &mut s.source_revision,
-                    &mut s.last_handled_reconcile_at,
-                    &mut s.interval,
-                    &mut s.timeout,
-                ] {
-                    opt(o, f);
+                    & $($m)? s.ready,
+                    & $($m)? s.reason,
+                    & $($m)? s.message,
+                    & $($m)? s.last_transition_time,
+                    & $($m)? s.revision,
+                    & $($m)? s.source_revision,
+                    & $($m)? s.last_handled_reconcile_at,
+                    & $($m)? s.interval,
+                    & $($m)? s.timeout,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    f(o);
                 }
-                for d in &mut s.depends_on {
-                    f(&mut d.namespace);
-                    f(&mut d.name);
-                    opt(&mut d.ready_expr, f);
-                }
-                if let Some(src) = &mut s.source {
-                    f(&mut src.kind);
-                    f(&mut src.namespace);
-                    f(&mut src.name);
-                }
-                if let Some(b) = &mut s.blocked_by {
-                    f(&mut b.stage);
-                    for o in [&mut b.job, &mut b.reason, &mut b.message] {
-                        opt(o, f);
+                for d in & $($m)? s.depends_on {
+                    f(& $($m)? d.namespace);
+                    f(& $($m)? d.name);
+                    if let Some(e) = & $($m)? d.ready_expr {
+                        f(e);
                     }
                 }
-                for j in &mut s.jobs {
-                    f(&mut j.namespace);
-                    f(&mut j.name);
-                    f(&mut j.uid);
+                if let Some(src) = & $($m)? s.source {
+                    f(& $($m)? src.kind);
+                    f(& $($m)? src.namespace);
+                    f(& $($m)? src.name);
+                }
+                if let Some(b) = & $($m)? s.blocked_by {
+                    f(& $($m)? b.stage);
+                    for o in [& $($m)? b.job, & $($m)? b.reason, & $($m)? b.message]
+                        .into_iter()
+                        .flatten()
+                    {
+                        f(o);
+                    }
+                }
+                for j in & $($m)? s.jobs {
+                    f(& $($m)? j.namespace);
+                    f(& $($m)? j.name);
+                    f(& $($m)? j.uid);
                     for o in [
-                        &mut j.reason,
-                        &mut j.message,
-                        &mut j.start_time,
-                        &mut j.completion_time,
-                        &mut j.finished_at,
-                        &mut j.log_unavailable,
-                    ] {
-                        opt(o, f);
+                        & $($m)? j.reason,
+                        & $($m)? j.message,
+                        & $($m)? j.start_time,
+                        & $($m)? j.completion_time,
+                        & $($m)? j.finished_at,
+                        & $($m)? j.log_unavailable,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        f(o);
                     }
-                    if let Some(lines) = &mut j.log_tail {
-                        lines.iter_mut().for_each(&mut *f);
+                    for line in (& $($m)? j.log_tail).into_iter().flatten() {
+                        f(line);
                     }
                 }
             }
         }
+    }};
+}
+
+impl ChainReport {
+    /// Calls `f` on every piece of text in the report that came from the
+    /// cluster: the one place a view makes all of it safe to print.
+    pub fn for_each_text(&mut self, f: &mut impl FnMut(&mut Text)) {
+        texts!(self, f, mut)
+    }
+
+    /// Whether `f` holds for any piece of text that came from the cluster
+    /// (a view copies the report to make it safe only when one needs it).
+    pub fn any_text(&self, mut f: impl FnMut(&str) -> bool) -> bool {
+        let mut found = false;
+        texts!(self, &mut |t: &Text| found = found || f(t));
+        found
     }
 
     pub fn new(chains: Vec<Chain>, warnings: Vec<Text>) -> Self {

@@ -58,13 +58,20 @@ pub fn render(report: &ChainReport, format: Format, view: &View) -> Result<Strin
     if matches!(format, Format::Json | Format::Yaml) {
         return data(report, format);
     }
-    let mut safe = report.clone();
-    safe.for_each_text(&mut |s| {
-        if needs_sanitizing(s) {
-            *s = sanitize(s).into();
-        }
-    });
-    let report = &safe;
+    // A copy only when something needs it: most reports are all plain text.
+    let safe;
+    let report = if report.any_text(needs_sanitizing) {
+        let mut copy = report.clone();
+        copy.for_each_text(&mut |s| {
+            if needs_sanitizing(s) {
+                *s = sanitize(s).into();
+            }
+        });
+        safe = copy;
+        &safe
+    } else {
+        report
+    };
     Ok(match format {
         Format::Table => table::render(report, view, false),
         Format::Wide => table::render(report, view, true),

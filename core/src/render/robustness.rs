@@ -135,3 +135,33 @@ fn no_cluster_text_reaches_the_terminal_raw_in_narration() {
         }
     }
 }
+
+/// A view copies the report to sanitize it only when `any_text` sees a text
+/// that needs it: hostile text in any one field alone is seen.
+#[test]
+fn hostile_text_in_any_one_field_alone_is_seen() {
+    let snap = crate::model::snapshot_from_yaml(include_str!(
+        "../../../tests/sandbox/scenarios/failed.yaml"
+    ))
+    .unwrap();
+    let mut clean = crate::model::analyze(&snap, &crate::model::Selection::default());
+    clean.chains[0].stages[0].jobs[0].log_tail = Some(vec!["a log line".into()]);
+    let mut fields = 0;
+    clean.for_each_text(&mut |_| fields += 1);
+    assert!(fields > 20, "{fields}");
+    assert!(!clean.any_text(|s| s.contains('\u{1b}')));
+    for at in 0..fields {
+        let mut report = clean.clone();
+        let mut i = 0;
+        report.for_each_text(&mut |s| {
+            if i == at {
+                s.push('\u{1b}');
+            }
+            i += 1;
+        });
+        assert!(
+            report.any_text(|s| s.contains('\u{1b}')),
+            "field {at} of {fields}"
+        );
+    }
+}
