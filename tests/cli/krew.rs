@@ -12,6 +12,14 @@ use super::{BIN, command, home, run, sandbox};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
+/// `plugin-manifest/dist` with these arguments, run to completion.
+fn dist(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(Path::new(ROOT).join("plugin-manifest/dist"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn yaml(text: &str) -> Value {
     serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("not YAML ({e}):\n{text}"))
 }
@@ -41,17 +49,16 @@ fn the_release_manifest_names_each_platforms_own_archive() {
         .unwrap();
     }
     let out = dir.join("manifests");
-    let dist = std::process::Command::new(Path::new(ROOT).join("plugin-manifest/dist"))
-        .arg("--release")
-        .arg(&archives)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let rendered = dist(&[
+        "--release".as_ref(),
+        archives.as_ref(),
+        "--out".as_ref(),
+        out.as_ref(),
+    ]);
     assert!(
-        dist.status.success(),
+        rendered.status.success(),
         "{}",
-        String::from_utf8_lossy(&dist.stderr)
+        String::from_utf8_lossy(&rendered.stderr)
     );
     let manifest = yaml(&std::fs::read_to_string(out.join("jobgate.yaml")).unwrap());
     assert_eq!(manifest["spec"]["version"], version);
@@ -89,13 +96,12 @@ fn the_release_manifest_names_each_platforms_own_archive() {
     // One archive missing: refused, nothing written.
     std::fs::remove_file(archives.join(format!("kubectl-jobgate_{version}_darwin_arm64.tar.gz")))
         .unwrap();
-    let refused = std::process::Command::new(Path::new(ROOT).join("plugin-manifest/dist"))
-        .arg("--release")
-        .arg(&archives)
-        .arg("--out")
-        .arg(dir.join("refused"))
-        .output()
-        .unwrap();
+    let refused = dist(&[
+        "--release".as_ref(),
+        archives.as_ref(),
+        "--out".as_ref(),
+        dir.join("refused").as_ref(),
+    ]);
     assert_eq!(
         refused.status.code(),
         Some(3),
@@ -110,16 +116,16 @@ fn the_release_manifest_names_each_platforms_own_archive() {
 async fn packs_and_installs_like_krew_then_runs_through_kubectl() {
     let dir = home("krew");
     let out = dir.join("dist");
-    let dist = tokio::process::Command::new(Path::new(ROOT).join("plugin-manifest/dist"))
-        .args(["--binary", BIN, "--out"])
-        .arg(&out)
-        .output()
-        .await
-        .unwrap();
+    let packed = dist(&[
+        "--binary".as_ref(),
+        BIN.as_ref(),
+        "--out".as_ref(),
+        out.as_ref(),
+    ]);
     assert!(
-        dist.status.success(),
+        packed.status.success(),
         "{}",
-        String::from_utf8_lossy(&dist.stderr)
+        String::from_utf8_lossy(&packed.stderr)
     );
 
     // The rendered manifest names the archive by its checksum (krew's own

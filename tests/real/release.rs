@@ -11,6 +11,39 @@ fn dist(args: &[&str]) {
     assert_eq!(r.code, 0, "plugin-manifest/dist {args:?}: {}", r.stderr);
 }
 
+/// The five release archives in `dir/archives`, each `content(platform)`, and
+/// the manifests `dist --release` renders from them into `dir/release`
+/// (returned: the archives' directory, the manifests').
+fn release(
+    dir: &std::path::Path,
+    content: impl Fn(&str) -> Vec<u8>,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let archives = dir.join("archives");
+    std::fs::create_dir_all(&archives).expect("a directory");
+    let version = format!("v{}", env!("CARGO_PKG_VERSION"));
+    for platform in [
+        "linux_amd64.tar.gz",
+        "linux_arm64.tar.gz",
+        "darwin_amd64.tar.gz",
+        "darwin_arm64.tar.gz",
+        "windows_amd64.zip",
+    ] {
+        std::fs::write(
+            archives.join(format!("kubectl-jobgate_{version}_{platform}")),
+            content(platform),
+        )
+        .expect("an archive");
+    }
+    let manifests = dir.join("release");
+    dist(&[
+        "--release",
+        archives.to_str().expect("a UTF-8 path"),
+        "--out",
+        manifests.to_str().expect("a UTF-8 path"),
+    ]);
+    (archives, manifests)
+}
+
 /// Serves the files of `dir` over HTTP on a free loopback port, for as long
 /// as the test runs: Flux's plugin catalog, as `FLUXCD_PLUGIN_CATALOG` reads it.
 fn serve(dir: std::path::PathBuf) -> String {
@@ -132,28 +165,8 @@ fn krew_validates_the_manifests_and_installs_the_archive() {
     let archive = local.join(format!("kubectl-jobgate_{version}_linux_amd64.tar.gz"));
     // The five release archives, each a copy of this one (what is checked is
     // the manifest: every platform, its selector, its checksum's form).
-    let archives = dir.join("archives");
-    std::fs::create_dir_all(&archives).expect("a directory");
-    for platform in [
-        "linux_amd64.tar.gz",
-        "linux_arm64.tar.gz",
-        "darwin_amd64.tar.gz",
-        "darwin_arm64.tar.gz",
-        "windows_amd64.zip",
-    ] {
-        std::fs::copy(
-            &archive,
-            archives.join(format!("kubectl-jobgate_{version}_{platform}")),
-        )
-        .expect("a copy");
-    }
-    let release = dir.join("release");
-    dist(&[
-        "--release",
-        archives.to_str().expect("a UTF-8 path"),
-        "--out",
-        release.to_str().expect("a UTF-8 path"),
-    ]);
+    let bytes = std::fs::read(&archive).expect("the archive");
+    let (_, release) = release(&dir, |_| bytes.clone());
     let bin = &stack().bin;
     for manifest in [local.join("jobgate.yaml"), release.join("jobgate.yaml")] {
         let out = std::process::Command::new(bin.join("validate-krew-manifest"))
@@ -225,30 +238,9 @@ fn krew_validates_the_manifests_and_installs_the_archive() {
 fn krew_release_bot_renders_the_template_as_dist_does() {
     let dir = std::env::temp_dir().join(format!("jobgate-krew-bot-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let archives = dir.join("archives");
-    std::fs::create_dir_all(&archives).expect("a directory");
     let version = format!("v{}", env!("CARGO_PKG_VERSION"));
     // Stand-ins, each of its own content: a checksum in the wrong platform shows.
-    for platform in [
-        "linux_amd64.tar.gz",
-        "linux_arm64.tar.gz",
-        "darwin_amd64.tar.gz",
-        "darwin_arm64.tar.gz",
-        "windows_amd64.zip",
-    ] {
-        std::fs::write(
-            archives.join(format!("kubectl-jobgate_{version}_{platform}")),
-            platform,
-        )
-        .expect("a stand-in archive");
-    }
-    let release = dir.join("release");
-    dist(&[
-        "--release",
-        archives.to_str().expect("a UTF-8 path"),
-        "--out",
-        release.to_str().expect("a UTF-8 path"),
-    ]);
+    let (archives, release) = release(&dir, |platform| platform.as_bytes().to_vec());
 
     let url = serve(archives);
     let github = "https://github.com/jobgate/kubectl-jobgate/releases/download/";
