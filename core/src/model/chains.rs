@@ -68,25 +68,22 @@ struct Node<'a> {
     undecodable: Option<&'a super::flux::Undecodable>,
 }
 
-/// The stages by key, in one list in the graph's order: a map of thousands
-/// of stages built in key order leaves its nodes half full.
+/// The stages of the chains shown, built in their chains' order (each chain's
+/// list is its report's, moved there whole), found by key.
 struct Stages<'k> {
-    at: BTreeMap<&'k Key, usize>,
-    list: Vec<Option<Stage>>,
+    at: BTreeMap<&'k Key, (usize, usize)>,
+    chains: Vec<Vec<Stage>>,
 }
 
 impl Stages<'_> {
     fn get(&self, k: &Key) -> Option<&Stage> {
-        self.list.get(*self.at.get(k)?)?.as_ref()
+        let &(c, i) = self.at.get(k)?;
+        self.chains.get(c)?.get(i)
     }
 
     fn get_mut(&mut self, k: &Key) -> Option<&mut Stage> {
-        self.list.get_mut(*self.at.get(k)?)?.as_mut()
-    }
-
-    /// The stage, taken out for its chain.
-    fn take(&mut self, k: &Key) -> Option<Stage> {
-        self.list.get_mut(*self.at.get(k)?)?.take()
+        let &(c, i) = self.at.get(k)?;
+        self.chains.get_mut(c)?.get_mut(i)
     }
 }
 
@@ -94,50 +91,51 @@ impl Stages<'_> {
 pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     let nodes = graph(snap);
     let dependents = dependents(&nodes);
-    let has_jobs = |k: &Key| {
-        nodes
-            .get(k)
-            .and_then(|n| n.ks)
-            .is_some_and(|ks| !ks.inventory_jobs().is_empty())
-    };
+
+    // The chains shown, each in order, before any stage is built: a chain
+    // not shown costs no stage, and a stage's blockage lies in its own chain.
+    // A set: `wait --all` names every stage, and each is looked up.
+    let named: BTreeSet<&Key> = selection.names.iter().collect();
+    let mut placed: Vec<(Vec<Key>, Vec<Key>)> = vec![];
+    for component in components(&nodes) {
+        let selected = if selection.names.is_empty() {
+            selection.namespaces.as_ref().is_none_or(|nss| {
+                component
+                    .iter()
+                    .any(|k| nss.iter().any(|n| *n == k.namespace))
+            })
+        } else {
+            component.iter().any(|k| named.contains(k))
+        };
+        if !selected {
+            continue;
+        }
+        let (order, cycle) = topological(&component, &nodes, &dependents);
+        if !order.is_empty() {
+            placed.push((order, cycle));
+        }
+    }
 
     // Each stage, without its root cause yet.
     let mut stages = Stages {
-        at: nodes.keys().enumerate().map(|(i, k)| (k, i)).collect(),
-        list: Vec::with_capacity(nodes.len()),
+        at: placed
+            .iter()
+            .enumerate()
+            .flat_map(|(c, (order, _))| order.iter().enumerate().map(move |(i, k)| (k, (c, i))))
+            .collect(),
+        chains: placed
+            .iter()
+            .map(|(order, _)| {
+                order
+                    .iter()
+                    .map(|k| stage(k, &nodes[k], &nodes, &dependents, snap))
+                    .collect()
+            })
+            .collect(),
     };
-    for (k, n) in &nodes {
-        let (role, role_guessed) = match n.ks {
-            Some(ks) if ks.status.inventory.is_none() => {
-                (guess_role(ks, k, &nodes, &dependents), true)
-            }
-            _ => {
-                let role = if has_jobs(k) && dependents.get(k).is_some_and(|d| !d.is_empty()) {
-                    Role::Pre
-                } else if has_jobs(k)
-                    && n.deps
-                        .iter()
-                        .any(|d| nodes.get(d).is_some_and(|dn| dn.ks.is_some()) && !has_jobs(d))
-                {
-                    Role::Post
-                } else {
-                    Role::Deploy
-                };
-                (role, false)
-            }
-        };
-        let mut stage = match n.ks {
-            Some(ks) => build_stage(ks, role, snap),
-            None => match n.undecodable {
-                Some(u) => unreadable_stage(k, u),
-                None => missing_stage(k),
-            },
-        };
-        stage.role_guessed = role_guessed;
-        stages.list.push(Some(stage));
-    }
-    let blocked: Vec<&Key> = nodes
-        .keys()
+    let blocked: Vec<&Key> = placed
+        .iter()
+        .flat_map(|(order, _)| order)
         .filter(|k| {
             stages
                 .get(k)
@@ -151,37 +149,63 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
         }
     }
 
-    // A set: `wait --all` names every stage, and each is looked up.
-    let named: BTreeSet<&Key> = selection.names.iter().collect();
-    let mut chains = vec![];
-    for component in components(&nodes) {
-        let (order, cycle) = topological(&component, &nodes, &dependents);
-        let chain_stages: Vec<Stage> = order.iter().filter_map(|k| stages.take(k)).collect();
-        let Some(first) = chain_stages.first() else {
-            continue;
-        };
-        let selected = if selection.names.is_empty() {
-            selection.namespaces.as_ref().is_none_or(|nss| {
-                chain_stages
-                    .iter()
-                    .any(|s| nss.iter().any(|n| *n == s.namespace))
+    let mut chains: Vec<Chain> = placed
+        .iter()
+        .zip(stages.chains)
+        .filter_map(|((_, cycle), stages)| {
+            Some(Chain {
+                name: stages.first()?.key(),
+                state: chain_state(&stages),
+                stages,
+                cycle: cycle.iter().map(key_str).collect(),
             })
-        } else {
-            component.iter().any(|k| named.contains(k))
-        };
-        if !selected {
-            continue;
-        }
-        let state = chain_state(&chain_stages);
-        chains.push(Chain {
-            name: first.key(),
-            state,
-            stages: chain_stages,
-            cycle: cycle.iter().map(key_str).collect(),
-        });
-    }
+        })
+        .collect();
     chains.sort_by(|a, b| a.name.cmp(&b.name));
     ChainReport::new(chains, snap.gaps.iter().map(Text::from).collect())
+}
+
+/// One stage, its role read from the graph (or guessed, before Flux wrote an
+/// inventory), without its root cause yet.
+fn stage(
+    k: &Key,
+    n: &Node<'_>,
+    nodes: &BTreeMap<Key, Node<'_>>,
+    dependents: &BTreeMap<&Key, Vec<&Key>>,
+    snap: &Snapshot,
+) -> Stage {
+    let has_jobs = |k: &Key| {
+        nodes
+            .get(k)
+            .and_then(|n| n.ks)
+            .is_some_and(|ks| !ks.inventory_jobs().is_empty())
+    };
+    let (role, role_guessed) = match n.ks {
+        Some(ks) if ks.status.inventory.is_none() => (guess_role(ks, k, nodes, dependents), true),
+        _ => {
+            let role = if has_jobs(k) && dependents.get(k).is_some_and(|d| !d.is_empty()) {
+                Role::Pre
+            } else if has_jobs(k)
+                && n.deps
+                    .iter()
+                    .any(|d| nodes.get(d).is_some_and(|dn| dn.ks.is_some()) && !has_jobs(d))
+            {
+                Role::Post
+            } else {
+                Role::Deploy
+            };
+            (role, false)
+        }
+    };
+    let mut stage = match n.ks {
+        Some(ks) => build_stage(ks, role, snap),
+        None => match n.undecodable {
+            Some(u) => unreadable_stage(k, u),
+            None => missing_stage(k),
+        },
+    };
+    stage.role_guessed = role_guessed;
+    stage
 }
 
 /// A chain's state: the worst of its stages, a blocked stage counting as the

@@ -128,6 +128,48 @@ fn is_true(conditions: &[Condition], type_: &str) -> bool {
     condition(conditions, type_).is_some_and(|c| c.status == "True")
 }
 
+/// The conditions of the types given, the others skipped as the list is
+/// decoded: a condition costs its four texts, and thousands of objects are
+/// held at once.
+fn conditions_of<'de, D: Deserializer<'de>>(
+    d: D,
+    read: &[&str],
+) -> Result<Vec<Condition>, D::Error> {
+    let mut v: Vec<Condition> = list(d)?;
+    v.retain(|c| read.contains(&c.type_.as_str()));
+    v.shrink_to_fit();
+    Ok(v)
+}
+
+fn kustomization_conditions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Condition>, D::Error> {
+    conditions_of(d, &["Ready", "Reconciling", "Stalled"])
+}
+
+fn source_conditions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Condition>, D::Error> {
+    conditions_of(d, &["Ready"])
+}
+
+/// The conditions that decide a Job's phase, the first true one winning.
+const JOB_OUTCOMES: [(&str, JobPhase); 4] = [
+    ("Failed", JobPhase::Failed),
+    ("Complete", JobPhase::Succeeded),
+    ("FailureTarget", JobPhase::Failed),
+    ("SuccessCriteriaMet", JobPhase::Succeeded),
+];
+
+/// A Job's deciding conditions: once `Failed` or `Complete` is true, the
+/// `FailureTarget` and `SuccessCriteriaMet` before it can decide nothing.
+fn job_conditions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Condition>, D::Error> {
+    let read = JOB_OUTCOMES.map(|(type_, _)| type_);
+    let mut v = conditions_of(d, &read)?;
+    let (finals, targets) = read.split_at(2);
+    if finals.iter().any(|t| is_true(&v, t)) {
+        v.retain(|c| !targets.contains(&c.type_.as_str()));
+        v.shrink_to_fit();
+    }
+    Ok(v)
+}
+
 // ---- Kustomization ------------------------------------------------------------
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -210,7 +252,8 @@ pub struct KustomizationStatus {
     /// −1 until the first success; absent before the controller saw the object.
     #[serde(default)]
     pub observed_generation: Option<i64>,
-    #[serde(default, deserialize_with = "list")]
+    /// Only `Ready`, `Reconciling` and `Stalled` (`Healthy` is not read).
+    #[serde(default, deserialize_with = "kustomization_conditions")]
     pub conditions: Vec<Condition>,
     #[serde(default)]
     pub last_applied_revision: Option<Text>,
@@ -268,7 +311,8 @@ pub struct SourceStatus {
     pub observed_generation: Option<i64>,
     #[serde(default)]
     pub last_handled_reconcile_at: Option<Text>,
-    #[serde(default, deserialize_with = "list")]
+    /// Only `Ready`.
+    #[serde(default, deserialize_with = "source_conditions")]
     pub conditions: Vec<Condition>,
     #[serde(default)]
     pub artifact: Option<Artifact>,
@@ -358,7 +402,8 @@ impl PodTemplate {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobStatus {
-    #[serde(default, deserialize_with = "list")]
+    /// Only the conditions that decide the phase (see [`Job::phase`]).
+    #[serde(default, deserialize_with = "job_conditions")]
     pub conditions: Vec<Condition>,
     #[serde(default)]
     pub start_time: Option<Text>,
@@ -381,12 +426,7 @@ impl Job {
         let c = &self.status.conditions;
         // The outcome first: Flux's reader never looks at `suspend`, so a
         // finished Job suspended afterwards keeps its outcome.
-        for (type_, phase) in [
-            ("Failed", JobPhase::Failed),
-            ("Complete", JobPhase::Succeeded),
-            ("FailureTarget", JobPhase::Failed),
-            ("SuccessCriteriaMet", JobPhase::Succeeded),
-        ] {
+        for (type_, phase) in JOB_OUTCOMES {
             if is_true(c, type_) {
                 return (phase, condition(c, type_));
             }
@@ -611,6 +651,16 @@ fn at<'s, T>(list: &'s [T], map: &Positions, ns: &str, name: &str) -> impl Itera
         .filter_map(|&i| list.get(i))
 }
 
+/// Adds to a list; the first list added is kept as it came (a list of
+/// thousands is not copied into a new one).
+fn append<T>(to: &mut Vec<T>, items: impl IntoIterator<Item = T>) {
+    if to.is_empty() {
+        *to = items.into_iter().collect();
+    } else {
+        to.extend(items);
+    }
+}
+
 impl Snapshot {
     pub fn kustomizations(&self) -> &[Kustomization] {
         &self.kustomizations
@@ -625,17 +675,17 @@ impl Snapshot {
     }
 
     pub fn add_kustomizations(&mut self, items: impl IntoIterator<Item = Kustomization>) {
-        self.kustomizations.extend(items);
+        append(&mut self.kustomizations, items);
         self.index = OnceLock::new();
     }
 
     pub fn add_sources(&mut self, items: impl IntoIterator<Item = Source>) {
-        self.sources.extend(items);
+        append(&mut self.sources, items);
         self.index = OnceLock::new();
     }
 
     pub fn add_jobs(&mut self, items: impl IntoIterator<Item = Job>) {
-        self.jobs.extend(items);
+        append(&mut self.jobs, items);
         self.index = OnceLock::new();
     }
 
@@ -783,6 +833,39 @@ mod tests {
             "spec: {suspend: true}\nstatus: {conditions: [{type: Failed, status: 'True', reason: BackoffLimitExceeded}]}",
         );
         assert_eq!(failed.phase().0, JobPhase::Failed);
+    }
+
+    /// Issue 15 (memory): only the conditions a view reads are held.
+    #[test]
+    fn only_the_conditions_jobgate_reads_are_kept() {
+        let done = job(
+            "status: {startTime: x, conditions: [{type: SuccessCriteriaMet, status: 'True'}, {type: Complete, status: 'True', reason: CompletionsReached}, {type: Suspended, status: 'False'}]}",
+        );
+        let types: Vec<&str> = done
+            .status
+            .conditions
+            .iter()
+            .map(|c| c.type_.as_str())
+            .collect();
+        assert_eq!(types, ["Complete"]);
+        assert_eq!(done.phase().0, JobPhase::Succeeded);
+        // Before the final condition, the target one decides.
+        let deciding = job(
+            "status: {startTime: x, conditions: [{type: FailureTarget, status: 'True', reason: DeadlineExceeded}, {type: Failed, status: 'False'}]}",
+        );
+        assert_eq!(deciding.status.conditions.len(), 2);
+        assert_eq!(deciding.phase().0, JobPhase::Failed);
+        let ks: Kustomization = serde_saphyr::from_str(
+            "status: {conditions: [{type: Healthy, status: 'True'}, {type: Ready, status: 'True'}, {type: Reconciling, status: 'True'}, {type: Stalled, status: 'False'}]}",
+        )
+        .unwrap();
+        let types: Vec<&str> = ks
+            .status
+            .conditions
+            .iter()
+            .map(|c| c.type_.as_str())
+            .collect();
+        assert_eq!(types, ["Ready", "Reconciling", "Stalled"]);
     }
 
     #[test]
