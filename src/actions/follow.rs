@@ -156,7 +156,8 @@ impl<'c> Follower<'c> {
         narrator: &Narrator,
     ) -> Result<(Outcome, bool), AppError> {
         let cluster = self.cluster;
-        let mut said: HashMap<Key, Event> = HashMap::new();
+        // What was last said of each stage, by its place in `stages`.
+        let mut said: Vec<Option<Event>> = vec![None; stages.len()];
         let mut attempts = Attempts::default();
         loop {
             let snapshot = &self.snapshot;
@@ -171,7 +172,7 @@ impl<'c> Follower<'c> {
                     .map(|(_, g)| g.clone())
                     .unwrap_or_default()
             };
-            for stage in stages.iter_mut() {
+            for (stage, said) in stages.iter_mut().zip(said.iter_mut()) {
                 let key = stage.key();
                 let p = progress(
                     snapshot,
@@ -187,9 +188,9 @@ impl<'c> Follower<'c> {
                     narrator.say(attempt);
                 }
                 let event = event_of(&key, &p);
-                if said.get(&key) != Some(&event) {
+                if said.as_ref() != Some(&event) {
                     narrator.say(event.clone());
-                    said.insert(key.clone(), event);
+                    *said = Some(event);
                 }
                 match p {
                     Progress::Done { .. } => {}
