@@ -108,14 +108,18 @@ pub fn write_data(
 ) -> std::io::Result<()> {
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, value).map_err(|e| {
+            // serde_json writes each token on its own: buffered here, they are
+            // copied in place, not each a call through `dyn Write`.
+            let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut *out);
+            serde_json::to_writer_pretty(&mut buffered, value).map_err(|e| {
                 match e.io_error_kind() {
                     // The writer's own failure (a closed pipe), kept as it was.
                     Some(kind) => std::io::Error::new(kind, e),
                     None => std::io::Error::other(e),
                 }
             })?;
-            out.write_all(b"\n")
+            std::io::Write::write_all(&mut buffered, b"\n")?;
+            std::io::Write::flush(&mut buffered)
         }
         // YAML is written whole: serde-saphyr's writer would hide a closed pipe.
         _ => out.write_all(
