@@ -5,11 +5,13 @@
 
 use serde::Serialize;
 
-/// A string as the model and the report hold it: up to 24 bytes inline, without an allocation
-/// of its own. Most of what the model reads (names, namespaces, condition types,
-/// statuses and reasons, timestamps) fits, and tens of thousands of objects are
-/// held at once: a `String` each would be a million small allocations.
-pub type Text = compact_str::CompactString;
+/// A string as the model and the report hold it: up to 23 bytes inline, without an
+/// allocation of its own, and a longer one shared, not copied, when cloned. Most of
+/// what the model reads (names, namespaces, condition types, statuses and reasons,
+/// timestamps) fits, and tens of thousands of objects are held at once: a `String`
+/// each would be a million small allocations; the report's revisions, messages and
+/// uids are the model's own.
+pub type Text = smol_str::SmolStr;
 
 /// The report's `apiVersion`.
 pub const API_VERSION: &str = "jobgate.dev/v1";
@@ -259,7 +261,7 @@ pub struct Stage {
 
 impl Stage {
     pub fn key(&self) -> Text {
-        compact_str::format_compact!("{}/{}", self.namespace, self.name)
+        smol_str::format_smolstr!("{}/{}", self.namespace, self.name)
     }
 }
 

@@ -59,7 +59,7 @@ pub async fn reconcile(
                     .snapshot
                     .source(kind, sns, sname)
                     .and_then(|s| s.revision())
-                    .unwrap_or("no artifact");
+                    .map_or("no artifact", |r| r.as_str());
                 narrator.say(Event::SourceFetched {
                     source: source.to_string(),
                     revision: revision.to_string(),

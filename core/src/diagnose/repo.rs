@@ -308,7 +308,7 @@ fn inventory_entry(v: &Value) -> InventoryEntry {
             .to_string()
     };
     InventoryEntry {
-        id: compact_str::format_compact!(
+        id: smol_str::format_smolstr!(
             "{}_{}_{}_{}",
             s("/metadata/namespace"),
             s("/metadata/name"),

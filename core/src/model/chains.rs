@@ -5,13 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::flux::{Kustomization, Snapshot, condition};
+use super::flux::{Kustomization, ObjectRef, Snapshot, condition};
 use crate::report::{self, Chain, ChainReport, JobPhase, Role, RootCause, Stage, StageState, Text};
 
 use super::key::Key;
 
 fn key_str(k: &Key) -> Text {
-    compact_str::format_compact!("{k}")
+    smol_str::format_smolstr!("{k}")
 }
 
 /// Which chains to show.
@@ -64,6 +64,8 @@ pub fn stage_state(ks: &Kustomization, source_revision: Option<&str>) -> StageSt
 struct Node<'a> {
     ks: Option<&'a Kustomization>,
     deps: Vec<Key>,
+    /// The Jobs of its inventory (read once: a stage's role asks its neighbours').
+    jobs: Vec<ObjectRef>,
     /// It exists, but did not decode.
     undecodable: Option<&'a super::flux::Undecodable>,
 }
@@ -174,12 +176,7 @@ fn stage(
     dependents: &BTreeMap<&Key, Vec<&Key>>,
     snap: &Snapshot,
 ) -> Stage {
-    let has_jobs = |k: &Key| {
-        nodes
-            .get(k)
-            .and_then(|n| n.ks)
-            .is_some_and(|ks| !ks.inventory_jobs().is_empty())
-    };
+    let has_jobs = |k: &Key| nodes.get(k).is_some_and(|n| !n.jobs.is_empty());
     let (role, role_guessed) = match n.ks {
         Some(ks) if ks.status.inventory.is_none() => (guess_role(ks, k, nodes, dependents), true),
         _ => {
@@ -198,7 +195,7 @@ fn stage(
         }
     };
     let mut stage = match n.ks {
-        Some(ks) => build_stage(ks, role, snap),
+        Some(ks) => build_stage(ks, n, role, snap),
         None => match n.undecodable {
             Some(u) => unreadable_stage(k, u),
             None => missing_stage(k),
@@ -244,6 +241,7 @@ fn graph(snap: &Snapshot) -> BTreeMap<Key, Node<'_>> {
             Node {
                 ks: Some(ks),
                 deps: ks.dependencies(),
+                jobs: ks.inventory_jobs(),
                 undecodable: None,
             },
         );
@@ -254,6 +252,7 @@ fn graph(snap: &Snapshot) -> BTreeMap<Key, Node<'_>> {
             .or_insert(Node {
                 ks: None,
                 deps: vec![],
+                jobs: vec![],
                 undecodable: Some(u),
             });
     }
@@ -267,6 +266,7 @@ fn graph(snap: &Snapshot) -> BTreeMap<Key, Node<'_>> {
         nodes.entry(m).or_insert(Node {
             ks: None,
             deps: vec![],
+            jobs: vec![],
             undecodable: None,
         });
     }
@@ -315,7 +315,7 @@ fn guess_role(
     }
 }
 
-fn build_stage(ks: &Kustomization, role: Role, snap: &Snapshot) -> Stage {
+fn build_stage(ks: &Kustomization, node: &Node<'_>, role: Role, snap: &Snapshot) -> Stage {
     let unreadable = &snap.unreadable_job_namespaces;
     let super::key::SourceKey {
         kind,
@@ -327,7 +327,7 @@ fn build_stage(ks: &Kustomization, role: Role, snap: &Snapshot) -> Stage {
     let source_revision = snap
         .source(&kind, &sns, &sname)
         .and_then(|s| s.revision())
-        .map(Text::from);
+        .cloned();
     let state = stage_state(ks, source_revision.as_deref());
     let ready = condition(&ks.status.conditions, "Ready");
     let st = &ks.status;
@@ -336,9 +336,9 @@ fn build_stage(ks: &Kustomization, role: Role, snap: &Snapshot) -> Stage {
         (Some(_), None) => Some(false),
         _ => None,
     };
-    let stage_jobs = ks
-        .inventory_jobs()
-        .into_iter()
+    let stage_jobs = node
+        .jobs
+        .iter()
         .map(|r| match snap.job(&r.namespace, &r.name) {
             Some(job) => {
                 let (phase, decided_by) = job.phase();
@@ -413,10 +413,10 @@ fn build_stage(ks: &Kustomization, role: Role, snap: &Snapshot) -> Stage {
             .spec
             .depends_on
             .iter()
-            .zip(ks.dependencies())
+            .zip(&node.deps)
             .map(|(d, Key { namespace, name })| report::Dependency {
-                namespace,
-                name,
+                namespace: namespace.clone(),
+                name: name.clone(),
                 ready_expr: d.ready_expr.clone(),
             })
             .collect(),
@@ -444,7 +444,7 @@ fn missing_stage(k: &Key) -> Stage {
         state: StageState::Missing,
         ready: None,
         reason: Some("NotFound".into()),
-        message: Some(compact_str::format_compact!(
+        message: Some(smol_str::format_smolstr!(
             "Kustomization {} is named in dependsOn but does not exist",
             key_str(k)
         )),
@@ -469,7 +469,7 @@ fn unreadable_stage(k: &Key, u: &super::flux::Undecodable) -> Stage {
     Stage {
         state: StageState::Unreadable,
         reason: Some("Undecodable".into()),
-        message: Some(compact_str::format_compact!(
+        message: Some(smol_str::format_smolstr!(
             "Kustomization {} exists but cannot be read: {}",
             key_str(k),
             u.error
@@ -516,7 +516,7 @@ fn root_cause(
                 state: stage.state,
                 job: None,
                 reason: Some("DependencyCycle".into()),
-                message: Some(compact_str::format_compact!(
+                message: Some(smol_str::format_smolstr!(
                     "{} is part of a dependsOn cycle",
                     stage.key()
                 )),
@@ -537,7 +537,7 @@ fn root_cause(
         return Some(RootCause {
             stage: stage.key(),
             state: stage.state,
-            job: job.map(|j| compact_str::format_compact!("{}/{}", j.namespace, j.name)),
+            job: job.map(|j| smol_str::format_smolstr!("{}/{}", j.namespace, j.name)),
             reason: job
                 .and_then(|j| j.reason.clone())
                 .or_else(|| stage.reason.clone()),

@@ -325,11 +325,11 @@ pub struct Artifact {
 }
 
 impl Source {
-    pub fn revision(&self) -> Option<&str> {
+    pub fn revision(&self) -> Option<&Text> {
         self.status
             .artifact
             .as_ref()
-            .map(|a| a.revision.as_str())
+            .map(|a| &a.revision)
             .filter(|r| !r.is_empty())
     }
 }
@@ -494,6 +494,8 @@ impl Kustomization {
             .inventory
             .iter()
             .flat_map(|i| &i.entries)
+            // `namespace_name_batch_Job`: only those are parsed.
+            .filter(|e| e.id.ends_with("_batch_Job"))
             .filter_map(|e| parse_inventory_id(&e.id))
             .filter(|r| r.group == "batch" && r.kind == "Job")
             .collect();
@@ -652,10 +654,12 @@ fn at<'s, T>(list: &'s [T], map: &Positions, ns: &str, name: &str) -> impl Itera
 }
 
 /// Adds to a list; the first list added is kept as it came (a list of
-/// thousands is not copied into a new one).
+/// thousands is not copied into a new one), without the spare room it grew
+/// (a large list's memory is mapped on its own: shrinking it copies nothing).
 fn append<T>(to: &mut Vec<T>, items: impl IntoIterator<Item = T>) {
     if to.is_empty() {
         *to = items.into_iter().collect();
+        to.shrink_to_fit();
     } else {
         to.extend(items);
     }

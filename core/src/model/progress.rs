@@ -85,6 +85,7 @@ pub fn source_revision<'a>(snap: &'a Snapshot, ks: &Kustomization) -> Option<&'a
     let source = ks.source_key();
     snap.source(&source.kind, &source.key.namespace, &source.key.name)
         .and_then(|s| s.revision())
+        .map(Text::as_str)
 }
 
 /// Whether a revision Flux recorded is the target: the same, a prefix of it

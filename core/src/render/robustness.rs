@@ -62,7 +62,9 @@ fn no_cluster_text_reaches_the_terminal_raw_in_any_text_view() {
                         .map(|(i, _)| i)
                         .nth((rng.next() % 4) as usize);
                     let piece = hostile[(rng.next() % hostile.len() as u64) as usize];
-                    s.insert_str(at.unwrap_or(s.len()), piece);
+                    let mut t = s.to_string();
+                    t.insert_str(at.unwrap_or(s.len()), piece);
+                    *s = t.into();
                 }
             });
             for format in [
@@ -155,7 +157,7 @@ fn hostile_text_in_any_one_field_alone_is_seen() {
         let mut i = 0;
         report.for_each_text(&mut |s| {
             if i == at {
-                s.push('\u{1b}');
+                *s = smol_str::format_smolstr!("{s}\u{1b}");
             }
             i += 1;
         });

@@ -20,7 +20,7 @@ pub fn render(report: &ChainReport, _view: &View) -> String {
         for s in &chain.stages {
             for d in &s.depends_on {
                 dependents
-                    .entry(compact_str::format_compact!("{}/{}", d.namespace, d.name))
+                    .entry(smol_str::format_smolstr!("{}/{}", d.namespace, d.name))
                     .or_default()
                     .push(s.key());
             }
