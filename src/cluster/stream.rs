@@ -90,17 +90,10 @@ impl<T: DeserializeOwned> ListDecoder<T> {
     /// Reads the next bytes of the body.
     pub(super) fn feed(&mut self, chunk: &[u8]) {
         let mut from = 0;
-        for (i, &b) in chunk.iter().enumerate() {
+        let mut i = 0;
+        while let Some(&b) = chunk.get(i) {
             if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                } else if b == b'\\' {
-                    self.escaped = true;
-                } else if b == b'"' {
-                    self.in_string = false;
-                } else if self.depth == 1 && self.place == Place::Outside && self.key.len() < 8 {
-                    self.key.push(b);
-                }
+                i += self.string(&chunk[i..]);
                 continue;
             }
             match (self.place, b) {
@@ -160,6 +153,7 @@ impl<T: DeserializeOwned> ListDecoder<T> {
                 (_, b'}' | b']') => self.depth = self.depth.saturating_sub(1),
                 _ => {}
             }
+            i += 1;
         }
         let tail = &chunk[from..];
         match self.place {
@@ -167,6 +161,36 @@ impl<T: DeserializeOwned> ListDecoder<T> {
             Place::Item => self.item.extend_from_slice(tail),
             Place::Between => {}
         }
+    }
+
+    /// Reads on in a string, `rest` starting in it; returns how many bytes
+    /// it read (at least one).
+    fn string(&mut self, rest: &[u8]) -> usize {
+        if self.escaped {
+            self.escaped = false;
+            return 1;
+        }
+        if self.depth == 1 && self.place == Place::Outside {
+            // A key of the list: kept, when short, to find `items`.
+            match rest.first() {
+                Some(b'\\') => self.escaped = true,
+                Some(b'"') => self.in_string = false,
+                Some(&b) if self.key.len() < 8 => self.key.push(b),
+                _ => {}
+            }
+            return 1;
+        }
+        // Most of a body is strings, and only a quote or a backslash ends
+        // or escapes one: skip to the next.
+        let Some(at) = memchr::memchr2(b'"', b'\\', rest) else {
+            return rest.len().max(1);
+        };
+        if rest[at] == b'\\' {
+            self.escaped = true;
+        } else {
+            self.in_string = false;
+        }
+        at + 1
     }
 
     fn decode_item(&mut self) {
