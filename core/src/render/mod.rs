@@ -82,6 +82,10 @@ pub fn render(report: &ChainReport, format: Format, view: &View) -> Result<Strin
 }
 
 fn needs_sanitizing(s: &str) -> bool {
+    // Printable ASCII, nearly every text, is decided a byte at a time.
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return false;
+    }
     s.chars().any(|c| {
         c.is_control()
             || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
