@@ -521,7 +521,7 @@ fn kubectl_field_manager(c: &ChainView, s: &Stage) -> Vec<Finding> {
         s.ks.metadata
             .managed_fields
             .iter()
-            .filter(|m| m.manager.starts_with("kubectl") || m.manager == "before-first-apply")
+            .filter(|m| m.by_hand())
             .map(|m| m.manager.as_str())
             .collect();
     if managers.is_empty() {

@@ -54,8 +54,10 @@ pub struct Meta {
     pub labels: Labels,
     #[serde(default, deserialize_with = "list")]
     pub finalizers: Vec<Text>,
-    /// Who wrote which fields: only the manager and operation are read.
-    #[serde(default, deserialize_with = "list")]
+    /// Who wrote fields by hand (see [`ManagedFields::by_hand`]), its
+    /// manager and operation: the controllers' entries, on every object a real
+    /// apiserver serves, are skipped as the list is decoded.
+    #[serde(default, deserialize_with = "hand_edits")]
     pub managed_fields: Vec<ManagedFields>,
 }
 
@@ -65,6 +67,20 @@ pub struct ManagedFields {
     pub manager: Text,
     #[serde(default, deserialize_with = "nullable")]
     pub operation: Text,
+}
+
+impl ManagedFields {
+    /// Written by a person, with kubectl, or by an apply before Flux's first.
+    pub fn by_hand(&self) -> bool {
+        self.manager.starts_with("kubectl") || self.manager == "before-first-apply"
+    }
+}
+
+fn hand_edits<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ManagedFields>, D::Error> {
+    let mut v: Vec<ManagedFields> = list(d)?;
+    v.retain(ManagedFields::by_hand);
+    v.shrink_to_fit();
+    Ok(v)
 }
 
 /// kustomize-controller's per-object force selector, as a label or an
