@@ -22,8 +22,8 @@ const FAILURE_LOG_LINES: i64 = 10;
 /// A stage to follow and what it must reach.
 #[derive(Debug, Clone)]
 pub struct Followed {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Text,
+    pub name: Text,
     pub goal: Goal,
     pub nudged: bool,
 }
@@ -163,8 +163,12 @@ impl<'c> Follower<'c> {
             let snapshot = &self.snapshot;
             let mut all_done = true;
             let followed: Vec<Key> = stages.iter().map(Followed::key).collect();
-            let goals: Vec<(Key, Goal)> =
-                stages.iter().map(|s| (s.key(), s.goal.clone())).collect();
+            // Only a nudge asks for the goals of a stage's dependencies.
+            let goals: Vec<(Key, Goal)> = if nudge {
+                stages.iter().map(|s| (s.key(), s.goal.clone())).collect()
+            } else {
+                vec![]
+            };
             let goal_of = |ns: &str, name: &str| {
                 goals
                     .iter()

@@ -517,6 +517,7 @@ impl Kustomization {
             .collect();
         jobs.sort();
         jobs.dedup();
+        jobs.shrink_to_fit();
         jobs
     }
 
