@@ -64,13 +64,55 @@ pub fn render(report: &ChainReport, view: &View, wide: bool) -> String {
     if !healthy.is_empty() {
         render_compact(&mut out, &healthy, view);
     }
-    for (i, chain) in full.iter().enumerate() {
-        if i > 0 || !healthy.is_empty() {
-            out.push('\n');
-        }
-        render_chain(&mut out, chain, view, wide);
-    }
+    render_chains(&mut out, &full, !healthy.is_empty(), view, wide);
     out
+}
+
+/// Chains in full, a blank line between them (and before the first when
+/// `after` something). Each chain is its own table, and a cluster's
+/// thousands are most of a text view's time: they are drawn on the
+/// machine's cores at once, in slices of at least [`PER_THREAD`], in order.
+fn render_chains(out: &mut String, chains: &[&Chain], after: bool, view: &View, wide: bool) {
+    const PER_THREAD: usize = 500;
+    let draw = |out: &mut String, from: usize, slice: &[&Chain]| {
+        for (i, chain) in slice.iter().enumerate() {
+            if from + i > 0 || after {
+                out.push('\n');
+            }
+            render_chain(out, chain, view, wide);
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(chains.len() / PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return draw(out, 0, chains);
+    }
+    let size = chains.len().div_ceil(threads);
+    let parts: Vec<String> = std::thread::scope(|scope| {
+        let drawing: Vec<_> = chains
+            .chunks(size)
+            .enumerate()
+            .map(|(n, slice)| {
+                scope.spawn(move || {
+                    let mut part = String::new();
+                    draw(&mut part, n * size, slice);
+                    part
+                })
+            })
+            .collect();
+        drawing
+            .into_iter()
+            .map(|d| {
+                d.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    for part in parts {
+        out.push_str(&part);
+    }
 }
 
 /// How a chain counts in the summary.

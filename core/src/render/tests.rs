@@ -177,3 +177,40 @@ fn durations_read_like_kubectl() {
         assert_eq!(human_duration(D::from_secs(secs)), want, "{secs}");
     }
 }
+
+/// Issue 15: thousands of chains are drawn on several threads at once; the
+/// table is the same as if each chain were drawn alone, one after another.
+#[test]
+fn a_table_drawn_in_parallel_is_each_chain_in_order() {
+    let items: String = (0..1_234)
+        .map(|i| {
+            format!(
+                "- {{apiVersion: kustomize.toolkit.fluxcd.io/v1, kind: Kustomization, metadata: {{name: app-{i:04}, namespace: ns-{}}}, status: {{conditions: [{{type: Ready, status: '{}', reason: R{i}}}]}}}}\n",
+                i % 7,
+                if i % 5 == 0 { "False" } else { "True" }
+            )
+        })
+        .collect();
+    let yaml = format!("apiVersion: v1\nkind: List\nitems:\n{items}");
+    let report = report(&yaml);
+    assert_eq!(report.chains.len(), 1_234);
+    for view in [
+        view(),
+        View {
+            all_namespaces: true,
+            ..view()
+        },
+    ] {
+        let whole = render(&report, Format::Table, &view).unwrap();
+        let (summary, _) = whole.split_once('\n').unwrap();
+        let alone: Vec<String> = report
+            .chains
+            .iter()
+            .map(|c| {
+                let one = ChainReport::new(vec![c.clone()], report.warnings.clone());
+                render(&one, Format::Table, &view).unwrap()
+            })
+            .collect();
+        assert_eq!(whole, format!("{summary}\n{}", alone.join("\n")));
+    }
+}
