@@ -30,7 +30,7 @@ pub(super) enum Shown {
 fn finish(
     settings: &Settings,
     format: Format,
-    snapshot: &Snapshot,
+    snapshot: Snapshot,
     shown: Shown,
     here: Option<&str>,
     failed: bool,
@@ -39,13 +39,15 @@ fn finish(
     let report = match shown {
         Shown::Report(report) => report,
         Shown::Chains(names) => analyze(
-            snapshot,
+            &snapshot,
             &Selection {
                 namespaces: None,
                 names,
             },
         ),
     };
+    // The view is of the report alone: the objects are let go before it is drawn.
+    drop(snapshot);
     let text = render::render(&report, format, &view(settings, false, false, here, false))
         .map_err(unserializable)?;
     out.write_all(text.as_bytes())?;
@@ -62,7 +64,7 @@ pub(super) fn outcome(
     narrator: &Narrator,
 ) -> Result<Exit, AppError> {
     match result {
-        Outcome::Done(snapshot) => finish(settings, format, &snapshot, shown, here, false, out),
+        Outcome::Done(snapshot) => finish(settings, format, snapshot, shown, here, false, out),
         Outcome::Failed {
             failure,
             log_tail,
@@ -79,7 +81,7 @@ pub(super) fn outcome(
                 }),
                 _ => {}
             }
-            finish(settings, format, &snapshot, shown, here, true, out)
+            finish(settings, format, snapshot, shown, here, true, out)
         }
     }
 }
