@@ -721,6 +721,15 @@ fn logs_follow_a_failed_attempt_and_its_retry() {
     let app = App::new("follow", Migration::FailsTwice, "1m");
     let created = app.kubectl(&["wait", "--for=create", "job/db-migration", "--timeout=120s"]);
     assert!(created.contains("condition met"), "{created}");
+    // Flux writes the inventory after it applied the Job: under load, a few
+    // seconds after the Job exists (logs read the Jobs from it).
+    let listed = app.kubectl(&[
+        "wait",
+        "--for=jsonpath={.status.inventory.entries[0].id}",
+        "kustomization/app-pre-deploy",
+        "--timeout=120s",
+    ]);
+    assert!(listed.contains("condition met"), "{listed}");
     // The retry comes 10 s after the first pod fails: -f starts well before it.
     let r = app.jobgate(&["logs", "app-pre-deploy", "-f", "--timeout", "180s"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
