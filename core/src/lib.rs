@@ -15,7 +15,9 @@
 //! - `report`: the versioned machine-readable report every view renders;
 //! - `duration`: durations as kubectl writes them;
 //! - `invocation`: the command the user typed (`kubectl jobgate` or
-//!   `flux jobgate`), set once by the binary, named in usage and hints.
+//!   `flux jobgate`), set once by the binary, named in usage and hints;
+//! - `parallel`: a slice's parts worked on the machine's cores at once, in
+//!   order (the thousands of chains of a large cluster).
 
 pub mod diagnose;
 pub mod duration;
@@ -23,6 +25,7 @@ pub mod events;
 pub mod invocation;
 pub mod logs;
 pub mod model;
+pub mod parallel;
 pub mod render;
 pub mod report;
 pub mod timeline;

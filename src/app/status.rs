@@ -60,8 +60,9 @@ pub(super) async fn status(
         let actions::status::Status {
             report, snapshot, ..
         } = found;
-        drop(snapshot);
+        let dropping = std::thread::spawn(move || drop(snapshot));
         draw(&report, out)?;
+        let _ = dropping.join();
         return Ok(exit_for(&report));
     }
     draw(&found.report, out)?;

@@ -82,33 +82,10 @@ fn render_chains(out: &mut String, chains: &[&Chain], after: bool, view: &View, 
             render_chain(out, chain, view, wide);
         }
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(chains.len() / PER_THREAD)
-        .max(1);
-    if threads == 1 {
-        return draw(out, 0, chains);
-    }
-    let size = chains.len().div_ceil(threads);
-    let parts: Vec<String> = std::thread::scope(|scope| {
-        let drawing: Vec<_> = chains
-            .chunks(size)
-            .enumerate()
-            .map(|(n, slice)| {
-                scope.spawn(move || {
-                    let mut part = String::new();
-                    draw(&mut part, n * size, slice);
-                    part
-                })
-            })
-            .collect();
-        drawing
-            .into_iter()
-            .map(|d| {
-                d.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+    let parts = crate::parallel::parts(chains, PER_THREAD, |from, slice| {
+        let mut part = String::new();
+        draw(&mut part, from, slice);
+        part
     });
     for part in parts {
         out.push_str(&part);
