@@ -3,7 +3,7 @@
 //! topological order, each stage's role and state, its Jobs, and the root
 //! cause of every blocked stage. Pure: no I/O, no clock.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::flux::{Kustomization, ObjectRef, Snapshot, condition};
 use crate::report::{self, Chain, ChainReport, JobPhase, Role, RootCause, Stage, StageState, Text};
@@ -61,6 +61,20 @@ pub fn stage_state(ks: &Kustomization, source_revision: Option<&str>) -> StageSt
     }
 }
 
+/// The graph's nodes, found by key; [`sorted`] walks them in order.
+type Nodes<'a> = HashMap<Key, Node<'a>>;
+
+/// Each node's dependents, in the order of [`sorted`].
+type Dependents<'n> = HashMap<&'n Key, Vec<&'n Key>>;
+
+/// The nodes by namespace and name (every walk of the graph goes in this
+/// order, so that a report never depends on a hash).
+fn sorted<'n, 'a>(nodes: &'n Nodes<'a>) -> Vec<(&'n Key, &'n Node<'a>)> {
+    let mut sorted: Vec<_> = nodes.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    sorted
+}
+
 struct Node<'a> {
     ks: Option<&'a Kustomization>,
     deps: Vec<Key>,
@@ -73,7 +87,7 @@ struct Node<'a> {
 /// The stages of the chains shown, built in their chains' order (each chain's
 /// list is its report's, moved there whole), found by key.
 struct Stages<'k> {
-    at: BTreeMap<&'k Key, (usize, usize)>,
+    at: HashMap<&'k Key, (usize, usize)>,
     chains: Vec<Vec<Stage>>,
 }
 
@@ -88,6 +102,10 @@ impl Stages<'_> {
         self.chains.get_mut(c)?.get_mut(i)
     }
 }
+
+/// Chains built on one thread at least, when there are more (a thread costs
+/// about what a few hundred stages do).
+const PER_THREAD: usize = 500;
 
 /// Builds the report of the selected chains.
 pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
@@ -125,15 +143,21 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
             .enumerate()
             .flat_map(|(c, (order, _))| order.iter().enumerate().map(move |(i, k)| (k, (c, i))))
             .collect(),
-        chains: placed
-            .iter()
-            .map(|(order, _)| {
-                order
-                    .iter()
-                    .map(|k| stage(k, &nodes[k], &nodes, &dependents, snap))
-                    .collect()
-            })
-            .collect(),
+        // Each stage reads only the graph and the snapshot: the chains are
+        // built on the machine's cores at once.
+        chains: crate::parallel::parts(&placed, PER_THREAD, |_, part| {
+            part.iter()
+                .map(|(order, _)| {
+                    order
+                        .iter()
+                        .map(|k| stage(k, &nodes[k], &nodes, &dependents, snap))
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect(),
     };
     let blocked: Vec<&Key> = placed
         .iter()
@@ -172,8 +196,8 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
 fn stage(
     k: &Key,
     n: &Node<'_>,
-    nodes: &BTreeMap<Key, Node<'_>>,
-    dependents: &BTreeMap<&Key, Vec<&Key>>,
+    nodes: &Nodes<'_>,
+    dependents: &Dependents<'_>,
     snap: &Snapshot,
 ) -> Stage {
     let has_jobs = |k: &Key| nodes.get(k).is_some_and(|n| !n.jobs.is_empty());
@@ -233,8 +257,8 @@ pub fn chain_state(stages: &[Stage]) -> StageState {
 
 /// The dependsOn graph: a node per Kustomization (one that does not decode
 /// included, with its error), and per dependency named that does not exist.
-fn graph(snap: &Snapshot) -> BTreeMap<Key, Node<'_>> {
-    let mut nodes: BTreeMap<Key, Node<'_>> = BTreeMap::new();
+fn graph(snap: &Snapshot) -> Nodes<'_> {
+    let mut nodes: Nodes<'_> = HashMap::new();
     for ks in snap.kustomizations() {
         nodes.insert(
             ks.key(),
@@ -274,9 +298,9 @@ fn graph(snap: &Snapshot) -> BTreeMap<Key, Node<'_>> {
 }
 
 /// Each node's dependents (the graph's edges reversed).
-fn dependents<'n>(nodes: &'n BTreeMap<Key, Node<'_>>) -> BTreeMap<&'n Key, Vec<&'n Key>> {
-    let mut d: BTreeMap<&Key, Vec<&Key>> = BTreeMap::new();
-    for (k, n) in nodes {
+fn dependents<'n>(nodes: &'n Nodes<'_>) -> Dependents<'n> {
+    let mut d: Dependents<'_> = HashMap::new();
+    for (k, n) in sorted(nodes) {
         for dep in &n.deps {
             d.entry(dep).or_default().push(k);
         }
@@ -291,8 +315,8 @@ fn dependents<'n>(nodes: &'n BTreeMap<Key, Node<'_>>) -> BTreeMap<&'n Key, Vec<&
 fn guess_role(
     ks: &Kustomization,
     key: &Key,
-    nodes: &BTreeMap<Key, Node<'_>>,
-    dependents: &BTreeMap<&Key, Vec<&Key>>,
+    nodes: &Nodes<'_>,
+    dependents: &Dependents<'_>,
 ) -> Role {
     let words = format!("{} {}", ks.spec.path, ks.metadata.name).to_lowercase();
     let has = |needles: &[&str]| needles.iter().any(|n| words.contains(n));
@@ -479,11 +503,7 @@ fn unreadable_stage(k: &Key, u: &super::flux::Undecodable) -> Stage {
 }
 
 /// Walks upstream from a blocked stage to the stage that actually holds the chain.
-fn root_cause(
-    start: &Key,
-    nodes: &BTreeMap<Key, Node<'_>>,
-    stages: &Stages<'_>,
-) -> Option<RootCause> {
+fn root_cause(start: &Key, nodes: &Nodes<'_>, stages: &Stages<'_>) -> Option<RootCause> {
     let mut visited = BTreeSet::from([start.clone()]);
     let mut current = start.clone();
     loop {
@@ -555,9 +575,10 @@ fn named_dependency(message: &str) -> Option<String> {
 }
 
 /// Connected components of the graph, ignoring edge direction.
-fn components(nodes: &BTreeMap<Key, Node<'_>>) -> Vec<Vec<Key>> {
-    let keys: Vec<&Key> = nodes.keys().collect();
-    let index: BTreeMap<&Key, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+fn components(nodes: &Nodes<'_>) -> Vec<Vec<Key>> {
+    let sorted = sorted(nodes);
+    let keys: Vec<&Key> = sorted.iter().map(|(k, _)| *k).collect();
+    let index: HashMap<&Key, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let mut parent: Vec<usize> = (0..keys.len()).collect();
     fn find(p: &mut [usize], mut i: usize) -> usize {
         while p[i] != i {
@@ -566,7 +587,7 @@ fn components(nodes: &BTreeMap<Key, Node<'_>>) -> Vec<Vec<Key>> {
         }
         i
     }
-    for (k, n) in nodes {
+    for (k, n) in &sorted {
         for d in &n.deps {
             let (a, b) = (find(&mut parent, index[k]), find(&mut parent, index[d]));
             parent[a] = b;
@@ -585,8 +606,8 @@ fn components(nodes: &BTreeMap<Key, Node<'_>>) -> Vec<Vec<Key>> {
 /// stages downstream of a cycle follow it.
 fn topological<'k>(
     component: &'k [Key],
-    nodes: &'k BTreeMap<Key, Node<'_>>,
-    dependents: &BTreeMap<&'k Key, Vec<&'k Key>>,
+    nodes: &'k Nodes<'_>,
+    dependents: &Dependents<'k>,
 ) -> (Vec<Key>, Vec<Key>) {
     let members: BTreeSet<&Key> = component.iter().collect();
     let mut pending: BTreeMap<&Key, usize> = component
@@ -643,7 +664,7 @@ fn release<'k>(
     done: &Key,
     pending: &mut BTreeMap<&'k Key, usize>,
     ready: &mut BTreeSet<&'k Key>,
-    dependents: &BTreeMap<&'k Key, Vec<&'k Key>>,
+    dependents: &Dependents<'k>,
 ) {
     for other in dependents.get(done).into_iter().flatten() {
         if let Some(count) = pending.get_mut(*other) {
@@ -656,11 +677,7 @@ fn release<'k>(
 }
 
 /// Whether `start` depends on itself through stages still pending.
-fn reaches_itself(
-    start: &Key,
-    pending: &BTreeMap<&Key, usize>,
-    nodes: &BTreeMap<Key, Node<'_>>,
-) -> bool {
+fn reaches_itself(start: &Key, pending: &BTreeMap<&Key, usize>, nodes: &Nodes<'_>) -> bool {
     let mut stack: Vec<&Key> = nodes[start].deps.iter().collect();
     let mut seen = BTreeSet::new();
     while let Some(k) = stack.pop() {

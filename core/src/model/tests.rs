@@ -499,3 +499,46 @@ fn the_chain_state_is_the_root_cause_and_a_partial_view_is_unknown() {
     // The exit code still says what the stages are: a blocked stage is unhealthy.
     assert!(report.unhealthy());
 }
+
+/// The graph's nodes are found by hash, each map with its own seed: the
+/// report of a cluster (dependents in many orders, a shared stage, cycles,
+/// more chains than one thread builds) is the same every time, and its
+/// chains come sorted, their stages in dependency order.
+#[test]
+fn a_report_never_depends_on_hashing() {
+    let mut objects = vec![ks("infra", "base", &[], &["setup"], ok())];
+    for i in 0..1500 {
+        let ns = format!("team-{:02}", i % 37);
+        let (pre, deploy, post) = (format!("a{i}-pre"), format!("a{i}"), format!("a{i}-post"));
+        let base: &[&str] = if i % 3 == 0 { &["infra/base"] } else { &[] };
+        objects.push(ks(&ns, &pre, base, &["migrate"], ok()));
+        objects.push(ks(
+            &ns,
+            &deploy,
+            &[&pre],
+            &[],
+            not_ready(&format!("{ns}/{pre}")),
+        ));
+        objects.push(ks(&ns, &post, &[&deploy, &pre], &["warm"], ok()));
+        objects.push(done_job(&ns, "migrate"));
+    }
+    objects.push(ks("loop", "x", &["y"], &[], not_ready("loop/y")));
+    objects.push(ks("loop", "y", &["x"], &[], not_ready("loop/x")));
+    let snap = snapshot(objects);
+    let first = analyze(&snap, &all());
+    assert_eq!(first.chains.len(), 1 + 1000 + 1);
+    let names: Vec<&str> = first.chains.iter().map(|c| c.name.as_str()).collect();
+    assert!(names.is_sorted(), "chains in order");
+    let shared = first.chains.iter().find(|c| c.name == "infra/base");
+    assert_eq!(shared.map(|c| c.stages.len()), Some(1 + 3 * 500));
+    let alone = first.chains.iter().find(|c| c.name == "team-01/a1-pre");
+    let order: Vec<&str> = alone
+        .iter()
+        .flat_map(|c| &c.stages)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(order, ["a1-pre", "a1", "a1-post"]);
+    for _ in 0..5 {
+        assert!(analyze(&snap, &all()) == first, "a report differs");
+    }
+}
