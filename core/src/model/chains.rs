@@ -137,12 +137,15 @@ pub fn analyze(snap: &Snapshot, selection: &Selection) -> ChainReport {
     }
 
     // Each stage, without its root cause yet.
-    let mut stages = Stages {
-        at: placed
+    let mut at = HashMap::with_capacity(nodes.len());
+    at.extend(
+        placed
             .iter()
             .enumerate()
-            .flat_map(|(c, (order, _))| order.iter().enumerate().map(move |(i, k)| (k, (c, i))))
-            .collect(),
+            .flat_map(|(c, (order, _))| order.iter().enumerate().map(move |(i, k)| (k, (c, i)))),
+    );
+    let mut stages = Stages {
+        at,
         // Each stage reads only the graph and the snapshot: the chains are
         // built on the machine's cores at once.
         chains: crate::parallel::parts(&placed, PER_THREAD, |_, part| {
@@ -258,7 +261,10 @@ pub fn chain_state(stages: &[Stage]) -> StageState {
 /// The dependsOn graph: a node per Kustomization (one that does not decode
 /// included, with its error), and per dependency named that does not exist.
 fn graph(snap: &Snapshot) -> Nodes<'_> {
-    let mut nodes: Nodes<'_> = HashMap::new();
+    // Sized once: grown, a map of 15,000 is hashed again at each doubling.
+    let mut nodes: Nodes<'_> = HashMap::with_capacity(
+        snap.kustomizations().len() + snap.undecodable_kustomizations.len(),
+    );
     for ks in snap.kustomizations() {
         nodes.insert(
             ks.key(),
@@ -299,7 +305,7 @@ fn graph(snap: &Snapshot) -> Nodes<'_> {
 
 /// Each node's dependents (the graph's edges reversed).
 fn dependents<'n>(nodes: &'n Nodes<'_>) -> Dependents<'n> {
-    let mut d: Dependents<'_> = HashMap::new();
+    let mut d: Dependents<'_> = HashMap::with_capacity(nodes.len());
     for (k, n) in sorted(nodes) {
         for dep in &n.deps {
             d.entry(dep).or_default().push(k);
