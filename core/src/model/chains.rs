@@ -262,9 +262,8 @@ pub fn chain_state(stages: &[Stage]) -> StageState {
 /// included, with its error), and per dependency named that does not exist.
 fn graph(snap: &Snapshot) -> Nodes<'_> {
     // Sized once: grown, a map of 15,000 is hashed again at each doubling.
-    let mut nodes: Nodes<'_> = HashMap::with_capacity(
-        snap.kustomizations().len() + snap.undecodable_kustomizations.len(),
-    );
+    let mut nodes: Nodes<'_> =
+        HashMap::with_capacity(snap.kustomizations().len() + snap.undecodable_kustomizations.len());
     for ks in snap.kustomizations() {
         nodes.insert(
             ks.key(),
