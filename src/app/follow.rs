@@ -46,8 +46,8 @@ fn finish(
             },
         ),
     };
-    // The view is of the report alone: the objects are let go before it is drawn.
-    drop(snapshot);
+    // The view is of the report alone: the objects are let go as it is drawn.
+    let _dropping = super::let_go(snapshot);
     let text = render::render(&report, format, &view(settings, false, false, here, false))
         .map_err(unserializable)?;
     out.write_all(text.as_bytes())?;

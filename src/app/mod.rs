@@ -147,6 +147,25 @@ fn view(
 }
 
 /// A report or value serde could not serialize (a bug, not the user's doing).
+/// Drops `value` on a thread of its own, which the returned handle joins: a
+/// final view lets the snapshot it was made from go (15,000 Kustomizations
+/// at 5,000 apps, freed one allocation at a time) while it is drawn.
+fn let_go<T: Send + 'static>(value: T) -> LetGo {
+    LetGo(Some(std::thread::spawn(move || drop(value))))
+}
+
+/// Joins the dropping thread of [`let_go`] when it goes out of scope.
+struct LetGo(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for LetGo {
+    fn drop(&mut self) {
+        if let Some(dropping) = self.0.take() {
+            // A panic while dropping has been reported by the panic hook.
+            let _ = dropping.join();
+        }
+    }
+}
+
 fn unserializable(e: String) -> AppError {
     AppError::Output(std::io::Error::other(e))
 }
