@@ -38,6 +38,17 @@ macro_rules! texts {
             f(w);
         }
         for chain in & $($m)? $report.chains {
+            chain_texts!(chain, &mut *f $(, $m)?);
+        }
+    }};
+}
+
+/// [`texts!`] of one chain.
+macro_rules! chain_texts {
+    ($chain:expr, $f:expr $(, $m:ident)?) => {{
+        let f = $f;
+        let chain = $chain;
+        {
             f(& $($m)? chain.name);
             for c in & $($m)? chain.cycle {
                 f(c);
@@ -117,10 +128,14 @@ impl ChainReport {
 
     /// Whether `f` holds for any piece of text that came from the cluster
     /// (a view copies the report to make it safe only when one needs it).
-    pub fn any_text(&self, mut f: impl FnMut(&str) -> bool) -> bool {
-        let mut found = false;
-        texts!(self, &mut |t: &Text| found = found || f(t));
-        found
+    /// The chains are looked through on the machine's cores at once.
+    pub fn any_text(&self, f: impl Fn(&str) -> bool + Sync) -> bool {
+        self.warnings.iter().any(|w| f(w))
+            || crate::parallel::parts(&self.chains, 1000, |_, part| {
+                part.iter().any(|c| c.any_text(&f))
+            })
+            .into_iter()
+            .any(|found| found)
     }
 
     pub fn new(chains: Vec<Chain>, warnings: Vec<Text>) -> Self {
@@ -140,6 +155,16 @@ impl ChainReport {
             matches!(s.state, StageState::Failed | StageState::Blocked)
                 || s.jobs.iter().any(|j| j.phase == JobPhase::Failed)
         })
+    }
+}
+
+impl Chain {
+    /// Whether `f` holds for any piece of text of this chain that came from
+    /// the cluster.
+    pub fn any_text(&self, mut f: impl FnMut(&str) -> bool) -> bool {
+        let mut found = false;
+        chain_texts!(self, &mut |t: &Text| found = found || f(t));
+        found
     }
 }
 
