@@ -46,8 +46,55 @@ const FLUX_COMPLETION_EXAMPLES: &str = "Examples:
 
 /// Parses `args` (the program's name first) as [`command`] describes them.
 pub fn parse(invocation: Invocation, args: &[String]) -> Result<Cli, clap::Error> {
-    let matches = command(invocation).try_get_matches_from(args)?;
+    let matches = command(invocation).try_get_matches_from(kubectl_verbosity(args))?;
     <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+}
+
+/// kubectl's log level (`-v=6`, `--v=6`, `-v6`, `-v 6`: a number, 6 for the
+/// requests) as this command's count of `-v`: 1 to 6 are `-v` (each
+/// request), 7 and 8 `-vv`, 9 and more `-vvv`, 0 none. Everything else, and
+/// everything after `--`, is passed on as it is.
+fn kubectl_verbosity(args: &[String]) -> Vec<String> {
+    let number = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u32>().unwrap_or(u32::MAX))
+    };
+    let mut out = Vec::with_capacity(args.len());
+    let mut rest = args.iter().peekable();
+    while let Some(arg) = rest.next() {
+        if arg == "--" {
+            out.push(arg.clone());
+            out.extend(rest.cloned());
+            break;
+        }
+        let level = match arg.as_str() {
+            "-v" | "--v" => match rest.peek().and_then(|n| number(n)) {
+                Some(level) => {
+                    rest.next();
+                    Some(level)
+                }
+                None => None,
+            },
+            _ => arg
+                .strip_prefix("-v=")
+                .or_else(|| arg.strip_prefix("--v="))
+                .or_else(|| arg.strip_prefix("-v"))
+                .and_then(number),
+        };
+        match level {
+            Some(level) => {
+                let count = match level {
+                    0 => 0,
+                    1..=6 => 1,
+                    7 | 8 => 2,
+                    _ => 3,
+                };
+                out.extend(std::iter::repeat_n("-v".to_string(), count));
+            }
+            None => out.push(arg.clone()),
+        }
+    }
+    out
 }
 
 /// A command's texts, and its arguments' and subcommands', as `invocation` says them.
@@ -143,7 +190,8 @@ pub struct Global {
     #[arg(long, global = true, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
     /// Log each request (size, time) on stderr, and the client's warnings;
-    /// -vv adds kube's debug records, -vvv every library's.
+    /// -vv adds kube's debug records, -vvv every library's. kubectl's levels
+    /// are understood too: -v=6 is -v, -v=8 is -vv, -v=9 is -vvv.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
@@ -495,6 +543,40 @@ pub enum Output {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    /// kubectl users bring kubectl's `-v=6`: it was "unexpected argument
+    /// '-='", and `-v 6` looked for a Kustomization named 6.
+    #[test]
+    fn kubectl_log_levels_are_understood() {
+        let verbosity = |args: &[&str]| {
+            let mut argv = vec!["kubectl-jobgate".to_string()];
+            argv.extend(args.iter().map(|a| a.to_string()));
+            let cli = super::parse(crate::invocation::Invocation::Kubectl, &argv)
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            (cli.global.verbose, cli)
+        };
+        for (args, want) in [
+            (&["status"][..], 0),
+            (&["status", "-v"], 1),
+            (&["status", "-vvv"], 3),
+            (&["status", "-v=6"], 1),
+            (&["status", "--v=6"], 1),
+            (&["status", "-v6"], 1),
+            (&["status", "-v", "6"], 1),
+            (&["status", "--v", "8"], 2),
+            (&["-v=9", "status"], 3),
+            (&["status", "-v=0"], 0),
+            (&["status", "-v=99999999999"], 3),
+        ] {
+            assert_eq!(verbosity(args).0, want, "{args:?}");
+        }
+        // A name stays a name, and so does anything after `--`.
+        let (level, cli) = verbosity(&["status", "-v", "app-6"]);
+        assert_eq!(level, 1);
+        let (_, after) = verbosity(&["status", "--", "-v=6"]);
+        assert!(format!("{cli:?}").contains("app-6"));
+        assert!(format!("{after:?}").contains("-v=6"));
+    }
 
     #[test]
     fn verify_cli() {

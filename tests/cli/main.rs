@@ -1118,13 +1118,18 @@ async fn version_verbose_logs_and_table_watch() {
         json!({"groupVersion": "kustomize.toolkit.fluxcd.io/v1", "kinds": ["Kustomization"]})
     );
 
-    let verbose = jobgate(&sb, "misc", &["status", "-v", "-o", "name"]).await;
-    assert!(
-        verbose.stderr.lines().any(|l| l
-            .starts_with("jobgate: listed kustomizations in namespace apps (3 items, 1 page(s))")),
-        "{}",
-        verbose.stderr
-    );
+    // -v, and kubectl's log level for the requests.
+    for v in [&["-v"][..], &["-v=6"], &["--v", "6"]] {
+        let verbose = jobgate(&sb, "misc", &[&["status", "-o", "name"][..], v].concat()).await;
+        assert_eq!(verbose.code, 0, "{v:?}: {}", verbose.stderr);
+        assert!(
+            verbose.stderr.lines().any(|l| l.starts_with(
+                "jobgate: listed kustomizations in namespace apps (3 items, 1 page(s))"
+            )),
+            "{v:?}: {}",
+            verbose.stderr
+        );
+    }
 
     // Not a terminal: each view of --watch follows the last, after a blank line.
     let mut child = command(BIN, sb.kubeconfig(), "misc", &["status", "--watch"])
