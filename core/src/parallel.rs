@@ -33,14 +33,25 @@ where
     let size = items.len().div_ceil(threads);
     let work = &work;
     std::thread::scope(|scope| {
-        let running: Vec<_> = items
+        // A part that gets no thread (the system has none to give) is
+        // worked on here.
+        let running: Vec<Result<_, R>> = items
             .chunks(size)
             .enumerate()
-            .map(|(n, part)| scope.spawn(move || work(n * size, part)))
+            .map(|(n, part)| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || work(n * size, part))
+                    .map_err(|_| work(n * size, part))
+            })
             .collect();
         running
             .into_iter()
-            .map(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .map(|r| match r {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                Err(done) => done,
+            })
             .collect()
     })
 }

@@ -146,12 +146,17 @@ fn view(
     }
 }
 
-/// A report or value serde could not serialize (a bug, not the user's doing).
 /// Drops `value` on a thread of its own, which the returned handle joins: a
 /// final view lets the snapshot it was made from go (15,000 Kustomizations
-/// at 5,000 apps, freed one allocation at a time) while it is drawn.
+/// at 5,000 apps, freed one allocation at a time) while it is drawn. Without
+/// a thread to be had, it is dropped here.
 fn let_go<T: Send + 'static>(value: T) -> LetGo {
-    LetGo(Some(std::thread::spawn(move || drop(value))))
+    LetGo(
+        std::thread::Builder::new()
+            .name("let-go".into())
+            .spawn(move || drop(value))
+            .ok(),
+    )
 }
 
 /// Joins the dropping thread of [`let_go`] when it goes out of scope.
@@ -166,6 +171,7 @@ impl Drop for LetGo {
     }
 }
 
+/// A report or value serde could not serialize (a bug, not the user's doing).
 fn unserializable(e: String) -> AppError {
     AppError::Output(std::io::Error::other(e))
 }
