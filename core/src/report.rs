@@ -119,6 +119,10 @@ macro_rules! chain_texts {
     }};
 }
 
+/// Chains looked through for a text on one thread at least, when there are
+/// more (a look is far cheaper than drawing, so the slices are larger).
+const TEXT_CHAINS_PER_THREAD: usize = 1000;
+
 impl ChainReport {
     /// Calls `f` on every piece of text in the report that came from the
     /// cluster: the one place a view makes all of it safe to print.
@@ -131,7 +135,7 @@ impl ChainReport {
     /// The chains are looked through on the machine's cores at once.
     pub fn any_text(&self, f: impl Fn(&str) -> bool + Sync) -> bool {
         self.warnings.iter().any(|w| f(w))
-            || crate::parallel::parts(&self.chains, 1000, |_, part| {
+            || crate::parallel::parts(&self.chains, TEXT_CHAINS_PER_THREAD, |_, part| {
                 part.iter().any(|c| c.any_text(&f))
             })
             .into_iter()

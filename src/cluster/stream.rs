@@ -195,8 +195,8 @@ impl<T: DeserializeOwned> ListDecoder<T> {
 
     fn decode_item(&mut self) {
         // Checked as UTF-8 once, whole: from bytes, serde_json checks each
-        // of its strings on its own (two million of them in 15,000
-        // Kustomizations, a tenth of the decoding).
+        // of its strings on its own (two million of them at 5,000 apps, 8%
+        // of all the instructions of `status -A -o json`).
         let decoded = match std::str::from_utf8(&self.item) {
             Ok(text) => serde_json::from_str::<T>(text),
             Err(_) => serde_json::from_slice::<T>(&self.item),

@@ -103,8 +103,8 @@ impl Stages<'_> {
     }
 }
 
-/// Chains built on one thread at least, when there are more (a thread costs
-/// about what a few hundred stages do).
+/// Chains built on one thread at least, when there are more (as the table
+/// draws them: a small cluster costs no thread).
 const PER_THREAD: usize = 500;
 
 /// Builds the report of the selected chains.
