@@ -51,6 +51,7 @@ fn finish(
     let text = render::render(&report, format, &view(settings, false, false, here, false))
         .map_err(unserializable)?;
     out.write_all(text.as_bytes())?;
+    super::leave(report);
     Ok(if failed { Exit::Unhealthy } else { Exit::Ok })
 }
 

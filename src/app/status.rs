@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::{exit_for, let_go, unserializable, view};
+use super::{exit_for, leave, let_go, unserializable, view};
 use crate::actions;
 use crate::cluster::{Cluster, Scope};
 use crate::error::{AppError, Exit};
@@ -55,14 +55,24 @@ pub(super) async fn status(
         show(report, st, &now, settings.stdout_is_terminal, out)
     };
     if !st.watch {
-        // One view, of the report alone: the objects it was made from are
-        // let go as it is drawn (at 5,000 apps, a table is 5 MB of text).
+        // One view, of the report alone. JSON is written straight from it,
+        // so the objects it was made from are left to the exit; any other
+        // view is built in memory first, and the objects are let go as it
+        // is (at 5,000 apps, a table is 5 MB of text).
         let actions::status::Status {
             report, snapshot, ..
         } = found;
-        let _dropping = let_go(snapshot);
+        let _dropping = match st.format {
+            Format::Json => {
+                leave(snapshot);
+                None
+            }
+            _ => Some(let_go(snapshot)),
+        };
         draw(&report, out)?;
-        return Ok(exit_for(&report));
+        let exit = exit_for(&report);
+        leave(report);
+        return Ok(exit);
     }
     draw(&found.report, out)?;
     let mut last = found.report;
